@@ -1,0 +1,269 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// GroupType is the Tencent IM group type, as the REST API spells it.
+// +kubebuilder:validation:Enum=Private;Public;ChatRoom;AVChatRoom;Community
+type GroupType string
+
+// The group types of the IM REST API. The console calls Private "Work" and
+// ChatRoom "Meeting"; the API names are used here because they are what the
+// REST API and the callbacks carry.
+const (
+	GroupTypePrivate    GroupType = "Private"
+	GroupTypePublic     GroupType = "Public"
+	GroupTypeChatRoom   GroupType = "ChatRoom"
+	GroupTypeAVChatRoom GroupType = "AVChatRoom"
+	GroupTypeCommunity  GroupType = "Community"
+)
+
+// ManagementPolicy says whether the operator may write to the IM group.
+// +kubebuilder:validation:Enum=Enforce;Observe
+type ManagementPolicy string
+
+const (
+	// ManagementPolicyEnforce pushes the declared fields to IM and corrects drift.
+	ManagementPolicyEnforce ManagementPolicy = "Enforce"
+	// ManagementPolicyObserve never writes to IM; drift is only reported.
+	ManagementPolicyObserve ManagementPolicy = "Observe"
+)
+
+// DeletionPolicy says what happens to the IM group when the ChatGroup is deleted.
+// +kubebuilder:validation:Enum=Orphan;Delete
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyOrphan leaves the IM group alone.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+	// DeletionPolicyDelete destroys the IM group (destroy_group) before the
+	// ChatGroup goes away.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+)
+
+// AttributeValue is the value of one group custom attribute. The IM backend
+// refuses values over 4000 bytes (error 10046); the schema refuses them first.
+// +kubebuilder:validation:MaxLength=4000
+// +kubebuilder:validation:XValidation:rule="bytes(self).size() <= 4000",message="an attribute value must be at most 4000 bytes (UTF-8)"
+type AttributeValue string
+
+// ChatGroupSpec declares a Tencent IM group. Every field after owner is
+// optional, and a field left unset is not managed: the operator never
+// touches what the spec does not mention.
+//
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.type) || has(self.type)",message="type cannot be removed once set"
+type ChatGroupSpec struct {
+	// groupID is the IM group ID. For a group the operator creates it is the
+	// custom ID passed to create_group; to adopt or observe an existing group,
+	// give its ID (for example "@TGS#2J4SZEAEL"). 1 to 48 bytes of printable
+	// ASCII. It cannot be changed after creation.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=48
+	// +kubebuilder:validation:Pattern=`^[\x20-\x7E]+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="groupID is immutable"
+	GroupID string `json:"groupID"`
+
+	// type is the IM group type: Private (Work), Public, ChatRoom (Meeting),
+	// AVChatRoom or Community. Used when the operator creates the group
+	// (Public if unset). It cannot be changed or removed once set.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="type is immutable"
+	Type GroupType `json:"type,omitempty"`
+
+	// owner is the UserID that owns the group when the operator creates it.
+	// Unset, the group is created without an owner. It is not enforced after
+	// creation: ownership moves with Group.CallbackAfterChangeGroupOwner.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	Owner string `json:"owner,omitempty"`
+
+	// name is the group name, at most 100 bytes. Unset, the name is not
+	// managed (a created group is named after this object).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=100
+	// +kubebuilder:validation:XValidation:rule="bytes(self).size() <= 100",message="name must be at most 100 bytes (UTF-8)"
+	Name *string `json:"name,omitempty"`
+
+	// introduction is the group introduction, at most 400 bytes. An empty
+	// string makes it empty; unset leaves it unmanaged.
+	// +optional
+	// +kubebuilder:validation:MaxLength=400
+	// +kubebuilder:validation:XValidation:rule="bytes(self).size() <= 400",message="introduction must be at most 400 bytes (UTF-8)"
+	Introduction *string `json:"introduction,omitempty"`
+
+	// notification is the group notification (announcement), at most 400
+	// bytes. An empty string makes it empty; unset leaves it unmanaged.
+	// +optional
+	// +kubebuilder:validation:MaxLength=400
+	// +kubebuilder:validation:XValidation:rule="bytes(self).size() <= 400",message="notification must be at most 400 bytes (UTF-8)"
+	Notification *string `json:"notification,omitempty"`
+
+	// faceURL is the URL of the group's profile photo, at most 500 bytes.
+	// An empty string makes it empty; unset leaves it unmanaged.
+	// +optional
+	// +kubebuilder:validation:MaxLength=500
+	// +kubebuilder:validation:XValidation:rule="bytes(self).size() <= 500",message="faceURL must be at most 500 bytes (UTF-8)"
+	FaceURL *string `json:"faceURL,omitempty"`
+
+	// attributes, when set, is the exact map of the group's custom attributes
+	// (the GroupAttr store): keys not listed are deleted, so {} removes them
+	// all. Unset, attributes are not managed. At most 16 keys, a key at most
+	// 32 bytes, a value at most 4000 bytes, 16000 bytes in all.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) >= 1 && bytes(k).size() <= 32)",message="attribute keys must be 1 to 32 bytes (UTF-8)"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, bytes(k).size() + bytes(self[k]).size() <= 16000) && self.map(k, bytes(k).size() + bytes(self[k]).size()).sum() <= 16000",message="attributes must be at most 16000 bytes in all (keys and values, UTF-8)"
+	//nolint:tagliatelle // no omitempty on purpose: {} (remove every attribute) must survive a round trip, and nil encodes as null, which the API server drops.
+	Attributes map[string]AttributeValue `json:"attributes"`
+
+	// managementPolicy is Enforce (default: push the declared fields and
+	// correct drift) or Observe (never write to IM, only report drift).
+	// +optional
+	// +kubebuilder:default=Enforce
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// deletionPolicy is Orphan (default: deleting the ChatGroup leaves the IM
+	// group alone) or Delete (the IM group is destroyed first).
+	// +optional
+	// +kubebuilder:default=Orphan
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// EventTimes records, in Unix milliseconds, the IM EventTime of the last
+// change applied to each independently ordered part of the status. Callbacks
+// can arrive out of order and through any replica; comparing an incoming
+// EventTime with these values is what lets every replica drop a stale update
+// in the same way, after a restart too.
+type EventTimes struct {
+	// name is the EventTime of the last applied name change.
+	// +optional
+	Name int64 `json:"name,omitempty"`
+	// introduction is the EventTime of the last applied introduction change.
+	// +optional
+	Introduction int64 `json:"introduction,omitempty"`
+	// notification is the EventTime of the last applied notification change.
+	// +optional
+	Notification int64 `json:"notification,omitempty"`
+	// faceURL is the EventTime of the last applied face URL change.
+	// +optional
+	FaceURL int64 `json:"faceURL,omitempty"`
+	// owner is the EventTime of the last applied owner change.
+	// +optional
+	Owner int64 `json:"owner,omitempty"`
+	// attributes is the EventTime of the last applied attribute operation.
+	// +optional
+	Attributes int64 `json:"attributes,omitempty"`
+	// members is the EventTime of the last applied member join or exit.
+	// +optional
+	Members int64 `json:"members,omitempty"`
+}
+
+// ChatGroupStatus is the group as last observed, through callbacks and the
+// REST API.
+type ChatGroupStatus struct {
+	// groupID is the observed IM group ID.
+	// +optional
+	GroupID string `json:"groupID,omitempty"`
+	// type is the observed group type.
+	// +optional
+	Type GroupType `json:"type,omitempty"`
+	// owner is the observed owner's UserID.
+	// +optional
+	Owner string `json:"owner,omitempty"`
+	// name is the observed group name.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// introduction is the observed group introduction.
+	// +optional
+	Introduction string `json:"introduction,omitempty"`
+	// notification is the observed group notification.
+	// +optional
+	Notification string `json:"notification,omitempty"`
+	// faceURL is the observed profile photo URL.
+	// +optional
+	FaceURL string `json:"faceURL,omitempty"`
+	// attributes is the observed custom attribute map.
+	// +optional
+	Attributes map[string]string `json:"attributes,omitempty"`
+	// appDefinedData is the group's custom data fields as reported at
+	// creation (UserDefinedDataList of Group.CallbackAfterCreateGroup).
+	// +optional
+	AppDefinedData map[string]string `json:"appDefinedData,omitempty"`
+	// memberCount is the observed number of members.
+	// +optional
+	MemberCount int64 `json:"memberCount,omitempty"`
+	// lastMessageSeq is the highest message sequence number seen. It only
+	// grows.
+	// +optional
+	LastMessageSeq int64 `json:"lastMessageSeq,omitempty"`
+	// lastMessageTime is when the message with lastMessageSeq was sent.
+	// +optional
+	LastMessageTime *metav1.Time `json:"lastMessageTime,omitempty"`
+	// lastMessageFrom is the sender of the message with lastMessageSeq.
+	// +optional
+	LastMessageFrom string `json:"lastMessageFrom,omitempty"`
+	// destroyed is true once the group was seen destroyed in IM.
+	// +optional
+	Destroyed bool `json:"destroyed,omitempty"`
+	// lastCallbackTime is when a callback for this group was last recorded.
+	// +optional
+	LastCallbackTime *metav1.Time `json:"lastCallbackTime,omitempty"`
+	// lastResyncTime is when the group was last read back through the REST API.
+	// +optional
+	LastResyncTime *metav1.Time `json:"lastResyncTime,omitempty"`
+	// lastHandledResyncRequest is the value of the
+	// im.chatgroup.dev/resync-requested-at annotation the controller last
+	// acted on; a different annotation value asks for a new read.
+	// +optional
+	LastHandledResyncRequest string `json:"lastHandledResyncRequest,omitempty"`
+	// eventTimes orders concurrent and out-of-order callbacks; see EventTimes.
+	// +optional
+	EventTimes EventTimes `json:"eventTimes,omitempty,omitzero"`
+	// observedGeneration is the spec generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// conditions: Ready (the group exists and was observed), Synced (the last
+	// exchange with IM succeeded) and UpToDate (the declared fields equal the
+	// observed ones).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ChatGroup is a Tencent Cloud IM group, declared in spec and observed in status.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=cg,categories=chat
+// +kubebuilder:printcolumn:name="Group-ID",type=string,JSONPath=`.spec.groupID`
+// +kubebuilder:printcolumn:name="Display-Name",type=string,JSONPath=`.status.name`
+// +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.status.type`
+// +kubebuilder:printcolumn:name="Last-Seq",type=integer,JSONPath=`.status.lastMessageSeq`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ChatGroup struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the group.
+	// +required
+	Spec ChatGroupSpec `json:"spec"`
+	// status is the group as observed.
+	// +optional
+	Status ChatGroupStatus `json:"status,omitempty,omitzero"`
+}
+
+// ChatGroupList is a list of ChatGroups.
+//
+// +kubebuilder:object:root=true
+type ChatGroupList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ChatGroup `json:"items"`
+}

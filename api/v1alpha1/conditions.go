@@ -1,0 +1,44 @@
+package v1alpha1
+
+// Condition types reported on ChatGroup.status.conditions. Ready follows the
+// kstatus convention, so `kubectl wait --for=condition=Ready`, Argo CD and
+// Flux health checks work without custom scripts.
+const (
+	// ConditionReady is True when the IM group exists and has been observed.
+	ConditionReady = "Ready"
+	// ConditionSynced is True when the last exchange with the IM REST API succeeded.
+	ConditionSynced = "Synced"
+	// ConditionUpToDate is True when every declared spec field equals the
+	// observed status.
+	ConditionUpToDate = "UpToDate"
+)
+
+// Condition reasons. They are part of the API: users alert on them.
+const (
+	ReasonAvailable          = "Available"
+	ReasonCreating           = "Creating"
+	ReasonGroupNotFound      = "GroupNotFound"
+	ReasonGroupDestroyed     = "GroupDestroyed"
+	ReasonCredentialsInvalid = "CredentialsInvalid"
+	ReasonReconcileSuccess   = "ReconcileSuccess"
+	ReasonReconcileError     = "ReconcileError"
+	ReasonRateLimited        = "RateLimited"
+	ReasonRejectedByIM       = "RejectedByIM"
+	ReasonInSync             = "InSync"
+	ReasonDrifted            = "Drifted"
+)
+
+const (
+	// AnnotationResyncRequestedAt is the annotation that, set to any new value
+	// (a timestamp, by convention), asks the controller to read the group back through the REST
+	// API at once instead of waiting for the next resync.
+	AnnotationResyncRequestedAt = "im.chatgroup.dev/resync-requested-at"
+
+	// Finalizer guards destroy_group for ChatGroups with deletionPolicy Delete.
+	Finalizer = "im.chatgroup.dev/destroy-group"
+
+	// GroupIDIndex is the name of the cache field index on spec.groupID that
+	// the webhook server and the controller use to find a ChatGroup by its IM
+	// group ID without reading from the API server.
+	GroupIDIndex = "spec.groupID"
+)

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/chatgroup-operator/chatgroup-operator/controllers"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
+)
+
+// controllerFlags are the ChatGroup controller's command-line settings (see
+// DESIGN.md, "The manager's command line"). --sdkappid is shared with the
+// callback receiver and lives in webhookFlags.
+type controllerFlags struct {
+	secretKeyFile   string
+	adminIdentifier string
+	imEndpoint      string
+	imQPS           float64
+	resyncInterval  time.Duration
+
+	secretKey string // read from secretKeyFile by validate
+}
+
+func (o *controllerFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.secretKeyFile, "secret-key-file", "",
+		"File holding the app's secret key, used to sign the admin UserSig for REST calls. Without it the controller makes no REST call: Enforce cannot push and the resync is off.")
+	fs.StringVar(&o.adminIdentifier, "admin-identifier", tim.DefaultAdminIdentifier,
+		"The app admin account REST calls are made as.")
+	fs.StringVar(&o.imEndpoint, "im-endpoint", tim.DefaultEndpoint,
+		"Base URL of the IM REST API (the app's data center), e.g. https://adminapisgp.im.qcloud.com.")
+	fs.Float64Var(&o.imQPS, "im-qps", tim.DefaultQPS,
+		"Most IM REST calls per second, all APIs together.")
+	fs.DurationVar(&o.resyncInterval, "resync-interval", controllers.DefaultResyncInterval,
+		"How often every group is read back through the REST API (with 10% jitter).")
+}
+
+func (o *controllerFlags) validate() error {
+	if o.secretKeyFile != "" {
+		b, err := os.ReadFile(o.secretKeyFile)
+		if err != nil {
+			return fmt.Errorf("--secret-key-file: %w", err)
+		}
+		o.secretKey = strings.TrimSpace(string(b))
+		if o.secretKey == "" {
+			return fmt.Errorf("--secret-key-file: %s is empty", o.secretKeyFile)
+		}
+	}
+	if a := o.adminIdentifier; a == "" || strings.TrimSpace(a) != a || strings.ContainsAny(a, "\r\n") {
+		return fmt.Errorf("--admin-identifier must be a non-empty account without white space, got %q", a)
+	}
+	u, err := url.Parse(o.imEndpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("--im-endpoint must be an absolute http(s) URL without query, such as %s; got %q", tim.DefaultEndpoint, o.imEndpoint)
+	}
+	if !(o.imQPS > 0) || math.IsInf(o.imQPS, 0) {
+		return fmt.Errorf("--im-qps must be a positive number, got %v", o.imQPS)
+	}
+	if o.resyncInterval <= 0 {
+		return fmt.Errorf("--resync-interval must be positive, got %v", o.resyncInterval)
+	}
+	return nil
+}
+
+// noKeyMessage is what ChatGroups report when --secret-key-file is not set.
+const noKeyMessage = "--secret-key-file is not set: the controller makes no IM REST call (no push, no read, no resync)"
+
+// options builds the controller's options; without a secret key the IM
+// client is nil, which the controller reports on every ChatGroup.
+func (o *controllerFlags) options(sdkAppID uint64) (controllers.Options, error) {
+	opts := controllers.Options{ResyncInterval: o.resyncInterval, NoIMMessage: noKeyMessage}
+	if o.secretKey == "" {
+		return opts, nil
+	}
+	c, err := tim.New(tim.Config{
+		Endpoint: o.imEndpoint, SDKAppID: sdkAppID, AdminIdentifier: o.adminIdentifier,
+		SecretKey: o.secretKey, QPS: o.imQPS,
+	})
+	if err != nil {
+		return opts, fmt.Errorf("IM REST client: %w", err)
+	}
+	opts.IM = c
+	return opts, nil
+}

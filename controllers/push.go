@@ -1,0 +1,202 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
+)
+
+// push makes the IM group match the declared fields (Enforce only).
+//
+// A group never observed is created. A group that existed and was destroyed
+// outside the operator is re-created only when the user asks, by changing
+// spec or the resync-requested-at annotation (userTriggered): silently
+// bringing back a group someone disbanded on purpose would fight them, and
+// a resync would do it behind their back. Until then it reports Ready False
+// GroupDestroyed.
+func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f *facts, userTriggered bool) error {
+	created := false
+	switch stateOf(view) {
+	case stateExists:
+	case stateMissing:
+		if err := r.create(ctx, cg, view, f); err != nil {
+			return err
+		}
+		created = true
+	case stateDestroyed:
+		if !userTriggered {
+			return nil
+		}
+		if err := r.create(ctx, cg, view, f); err != nil {
+			return err
+		}
+		created = true
+	}
+	if created {
+		// The read that found it missing is superseded: no Destroyed Event.
+		f.destroyedSeen = false
+	}
+
+	info := diffInfo(&cg.Spec, &view.Status)
+	attrs := diffAttrs(&cg.Spec, &view.Status)
+	if info.empty() && attrs.empty() {
+		return nil
+	}
+	// Drift is a difference while spec is the one already synced: someone
+	// changed the group outside the operator.
+	drifted := cg.Status.ObservedGeneration == cg.Generation
+	key := client.ObjectKeyFromObject(cg)
+	now := r.opts.Now()
+	if drifted && !created {
+		if wait := r.holds.driftWait(key, now, r.opts.DriftCorrectionInterval); wait > 0 {
+			f.requeueAfter = wait
+			return nil
+		}
+	}
+	at := now.UnixMilli()
+	id := cg.Spec.GroupID
+
+	if !info.empty() {
+		err := r.im.ModifyGroupBaseInfo(ctx, tim.ModifyGroupBaseInfoRequest{
+			GroupID: id, Name: info.Name, Introduction: info.Introduction,
+			Notification: info.Notification, FaceURL: info.FaceURL,
+		})
+		if err != nil {
+			return r.pushFailed(view, f, err)
+		}
+		f.add(view, func(cg *imv1alpha1.ChatGroup) { recordInfo(&cg.Status, info, at) })
+	}
+	if !attrs.empty() {
+		if err := r.im.ModifyGroupAttr(ctx, id, attrs.upsert); err != nil {
+			return r.pushFailed(view, f, err)
+		}
+		if err := r.im.DeleteGroupAttr(ctx, id, attrs.remove); err != nil {
+			return r.pushFailed(view, f, err)
+		}
+		want := specAttrs(&cg.Spec)
+		f.add(view, func(cg *imv1alpha1.ChatGroup) { recordAttrs(&cg.Status, want, at) })
+	}
+
+	if created {
+		return nil // the Created or Adopted Event covers the first push
+	}
+	fields := info.fields()
+	if !attrs.empty() {
+		fields = append(fields, fieldAttributes)
+	}
+	if drifted {
+		r.holds.driftFixed(key, now)
+		r.rec.Eventf(cg, nil, corev1.EventTypeNormal, EventDriftCorrected, "Update",
+			"set %s back to the declared value (changed outside the operator)", strings.Join(fields, ", "))
+	} else {
+		r.rec.Eventf(cg, nil, corev1.EventTypeNormal, EventUpdated, "Update", "updated %s", strings.Join(fields, ", "))
+	}
+	return nil
+}
+
+// pushFailed turns "group not found" during an update into an observation
+// (destroyed under our feet) rather than an error to retry.
+func (r *Reconciler) pushFailed(view *imv1alpha1.ChatGroup, f *facts, err error) error {
+	if tim.IsNotFound(err) {
+		f.addRead(view, observation{at: r.opts.Now()})
+		return nil
+	}
+	return err
+}
+
+// create calls create_group with the custom group ID; if IM says the ID is
+// taken, the existing group is adopted and read back.
+func (r *Reconciler) create(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f *facts) error {
+	s := &cg.Spec
+	req := tim.CreateGroupRequest{
+		Type:         string(s.Type),
+		GroupID:      s.GroupID,
+		OwnerAccount: s.Owner,
+		Name:         cg.Name, // the API requires a name; unset spec.name is not managed afterwards
+	}
+	if req.Type == "" {
+		req.Type = string(imv1alpha1.GroupTypePublic)
+	}
+	if s.Name != nil {
+		req.Name = *s.Name
+	}
+	if s.Introduction != nil {
+		req.Introduction = *s.Introduction
+	}
+	if s.Notification != nil {
+		req.Notification = *s.Notification
+	}
+	if s.FaceURL != nil {
+		req.FaceURL = *s.FaceURL
+	}
+	at := r.opts.Now().UnixMilli()
+	_, err := r.im.CreateGroup(ctx, req)
+	switch {
+	case err == nil:
+		f.add(view, func(cg *imv1alpha1.ChatGroup) { recordCreated(&cg.Status, req, at) })
+		r.rec.Eventf(cg, nil, corev1.EventTypeNormal, EventCreated, "Create", "created IM group %s (%s)", req.GroupID, req.Type)
+		return nil
+	case tim.IsAlreadyExists(err):
+		obs, rerr := r.read(ctx, view)
+		if rerr != nil {
+			return rerr
+		}
+		if !obs.exists {
+			return fmt.Errorf("create_group said %s exists but get_group_info does not find it: %w", req.GroupID, err)
+		}
+		// view may have no attributes tracked yet: read them if declared.
+		f.addRead(view, obs)
+		r.rec.Eventf(cg, nil, corev1.EventTypeNormal, EventAdopted, "Adopt", "adopted the existing IM group %s", req.GroupID)
+		return nil
+	default:
+		return err
+	}
+}
+
+// put records a value the operator sent at (ms) unless status already holds
+// a newer change from a callback.
+func put(dst *string, et *int64, v string, at int64) {
+	if *et <= at {
+		*dst, *et = v, at
+	}
+}
+
+func recordCreated(st *imv1alpha1.ChatGroupStatus, req tim.CreateGroupRequest, at int64) {
+	et := &st.EventTimes
+	st.GroupID, st.Type, st.Destroyed = req.GroupID, imv1alpha1.GroupType(req.Type), false
+	put(&st.Name, &et.Name, req.Name, at)
+	put(&st.Introduction, &et.Introduction, req.Introduction, at)
+	put(&st.Notification, &et.Notification, req.Notification, at)
+	put(&st.FaceURL, &et.FaceURL, req.FaceURL, at)
+	put(&st.Owner, &et.Owner, req.OwnerAccount, at)
+	if et.Attributes <= at {
+		st.Attributes, et.Attributes = nil, at // a new group has none
+	}
+}
+
+func recordInfo(st *imv1alpha1.ChatGroupStatus, d infoDiff, at int64) {
+	et := &st.EventTimes
+	for _, p := range []struct {
+		v   *string
+		dst *string
+		et  *int64
+	}{{d.Name, &st.Name, &et.Name}, {d.Introduction, &st.Introduction, &et.Introduction},
+		{d.Notification, &st.Notification, &et.Notification}, {d.FaceURL, &st.FaceURL, &et.FaceURL}} {
+		if p.v != nil {
+			put(p.dst, p.et, *p.v, at)
+		}
+	}
+}
+
+func recordAttrs(st *imv1alpha1.ChatGroupStatus, want map[string]string, at int64) {
+	if st.EventTimes.Attributes <= at {
+		st.Attributes, st.EventTimes.Attributes = maps.Clone(want), at
+	}
+}

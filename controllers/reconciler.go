@@ -1,0 +1,254 @@
+// Package controllers holds the ChatGroup reconciler: it pushes the declared
+// fields of a ChatGroup to Tencent Cloud IM (managementPolicy Enforce) or only
+// reports drift (Observe), and a leader-only resync that reads every group
+// back through the REST API in batches.
+//
+// The controller never parses callbacks (the webhook server records them as
+// status) and reads IM only when it must: for a ChatGroup it has not synced
+// yet, after a spec change, on a new resync-requested-at annotation value, and
+// in the periodic resync. Every other reconcile compares spec with status
+// only, because message callbacks change status all the time and each status
+// change triggers a reconcile: such a reconcile makes no REST call and, when
+// nothing differs, no API-server write.
+package controllers
+
+import (
+	"context"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
+)
+
+// +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// IM is the part of the IM REST client the controller uses; *tim.Client
+// implements it.
+type IM interface {
+	GetGroupInfoFiltered(ctx context.Context, ids []string, filter *tim.ResponseFilter) ([]tim.GroupInfoResult, error)
+	GetGroupAttr(ctx context.Context, groupID string) (map[string]string, error)
+	CreateGroup(ctx context.Context, req tim.CreateGroupRequest) (string, error)
+	ModifyGroupBaseInfo(ctx context.Context, req tim.ModifyGroupBaseInfoRequest) error
+	ModifyGroupAttr(ctx context.Context, groupID string, attrs map[string]string) error
+	DeleteGroupAttr(ctx context.Context, groupID string, keys []string) error
+	DestroyGroup(ctx context.Context, groupID string) error
+}
+
+// EventRecorder is the events.k8s.io recorder the manager hands out
+// (mgr.GetEventRecorder); tests wrap it to count Events.
+type EventRecorder interface {
+	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// Options configure the controller and the resync. Zero values take the
+// defaults below.
+type Options struct {
+	// IM is the REST client. Nil means no credentials (--secret-key-file
+	// not set): no REST call is made, ChatGroups report Synced False
+	// CredentialsInvalid with NoIMMessage, and the resync is off.
+	IM IM
+	// NoIMMessage explains a nil IM in the Synced condition.
+	NoIMMessage string
+	// ResyncInterval is the period of the full read-back; ResyncJitter the
+	// fraction (0..1) it varies by, so replicas restarted together spread.
+	ResyncInterval time.Duration
+	ResyncJitter   float64
+	// RateLimitBackoff and RateLimitBackoffMax shape the per-ChatGroup wait
+	// after IM answered with a frequency limit (doubling per failure).
+	RateLimitBackoff    time.Duration
+	RateLimitBackoffMax time.Duration
+	// RejectedRetry is how long a value IM refused (invalid input) is left
+	// alone before it is sent again; a spec change retries at once.
+	RejectedRetry time.Duration
+	// CredentialsRetry is how long REST calls for a ChatGroup pause after IM
+	// refused the admin identity.
+	CredentialsRetry time.Duration
+	// DriftCorrectionInterval is the least time between two corrections of
+	// drift (not of spec changes) on one ChatGroup.
+	DriftCorrectionInterval time.Duration
+	// MaxConcurrentReconciles defaults to 2.
+	MaxConcurrentReconciles int
+	// Recorder defaults to mgr.GetEventRecorder("chatgroup-controller").
+	Recorder EventRecorder
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Defaults for Options.
+const (
+	DefaultResyncInterval      = 10 * time.Minute
+	DefaultResyncJitter        = 0.1
+	DefaultRateLimitBackoff    = 2 * time.Second
+	DefaultRateLimitBackoffMax = 5 * time.Minute
+	DefaultRejectedRetry       = time.Hour
+	DefaultCredentialsRetry    = 10 * time.Minute
+	DefaultDriftCorrection     = 10 * time.Second
+)
+
+func (o *Options) defaults() {
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = DefaultResyncInterval
+	}
+	if o.ResyncJitter <= 0 || o.ResyncJitter >= 1 {
+		o.ResyncJitter = DefaultResyncJitter
+	}
+	if o.RateLimitBackoff <= 0 {
+		o.RateLimitBackoff = DefaultRateLimitBackoff
+	}
+	if o.RateLimitBackoffMax < o.RateLimitBackoff {
+		o.RateLimitBackoffMax = max(DefaultRateLimitBackoffMax, o.RateLimitBackoff)
+	}
+	if o.RejectedRetry <= 0 {
+		o.RejectedRetry = DefaultRejectedRetry
+	}
+	if o.CredentialsRetry <= 0 {
+		o.CredentialsRetry = DefaultCredentialsRetry
+	}
+	if o.DriftCorrectionInterval <= 0 {
+		o.DriftCorrectionInterval = DefaultDriftCorrection
+	}
+	if o.MaxConcurrentReconciles <= 0 {
+		o.MaxConcurrentReconciles = 2
+	}
+	if o.NoIMMessage == "" {
+		o.NoIMMessage = "no IM credentials configured"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Reconciler reconciles ChatGroups with IM groups.
+type Reconciler struct {
+	client    client.Client
+	apiReader client.Reader
+	rec       EventRecorder
+	im        IM
+	opts      Options
+	holds     holds
+	// enqueue lets the resync hand drifted ChatGroups to the controller
+	// even when the resync had nothing to write to their status.
+	enqueue chan event.TypedGenericEvent[*imv1alpha1.ChatGroup]
+}
+
+// Setup builds the reconciler and the resync, and adds both to mgr. The
+// spec.groupID field index (internal/index) is not needed by the controller.
+func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, *Resyncer, error) {
+	opts.defaults()
+	rec := opts.Recorder
+	if rec == nil {
+		rec = mgr.GetEventRecorder("chatgroup-controller")
+	}
+	r := newReconciler(mgr.GetClient(), mgr.GetAPIReader(), rec, opts)
+	err := ctrl.NewControllerManagedBy(mgr).
+		Named("chatgroup").
+		// Status changes are watched on purpose: a callback that changes
+		// status.notification is drift that Enforce must correct. The
+		// reconcile that follows a message callback is cheap (see package doc).
+		For(&imv1alpha1.ChatGroup{}).
+		WatchesRawSource(source.Channel(r.enqueue, &handler.TypedEnqueueRequestForObject[*imv1alpha1.ChatGroup]{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
+		Complete(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	rs := &Resyncer{r: r, log: mgr.GetLogger().WithName("resync")}
+	if err := mgr.Add(rs); err != nil {
+		return nil, nil, err
+	}
+	return r, rs, nil
+}
+
+// newReconciler builds a Reconciler on opts (defaults applied).
+func newReconciler(c client.Client, apiReader client.Reader, rec EventRecorder, opts Options) *Reconciler {
+	return &Reconciler{
+		client:    c,
+		apiReader: apiReader,
+		rec:       rec,
+		im:        opts.IM,
+		opts:      opts,
+		holds:     holds{m: map[holdKey]hold{}, fixed: map[holdKey]time.Time{}},
+		enqueue:   make(chan event.TypedGenericEvent[*imv1alpha1.ChatGroup], 1024),
+	}
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	cg := &imv1alpha1.ChatGroup{}
+	if err := r.client.Get(ctx, req.NamespacedName, cg); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.holds.drop(req.NamespacedName)
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !cg.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, cg)
+	}
+	if err := r.ensureFinalizer(ctx, cg); err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.sync(ctx, cg)
+}
+
+func enforced(cg *imv1alpha1.ChatGroup) bool {
+	return cg.Spec.ManagementPolicy != imv1alpha1.ManagementPolicyObserve
+}
+
+// resyncRequested reports an annotation value the controller has not acted on.
+func resyncRequested(cg *imv1alpha1.ChatGroup, m memo) (string, bool) {
+	v, ok := cg.Annotations[imv1alpha1.AnnotationResyncRequestedAt]
+	handled := cg.Status.LastHandledResyncRequest
+	if m.matches(cg) && m.handled != "" {
+		handled = m.handled
+	}
+	return v, ok && v != "" && v != handled
+}
+
+// needRead: the REST API is read at once for a ChatGroup never synced, after
+// a spec change, or on a new resync request; otherwise callbacks and the
+// resync keep status current.
+func needRead(cg *imv1alpha1.ChatGroup, m memo) bool {
+	_, requested := resyncRequested(cg, m)
+	observed := cg.Status.ObservedGeneration
+	if m.matches(cg) {
+		observed = max(observed, m.generation)
+	}
+	return observed != cg.Generation || requested
+}
+
+// memo is what this process last wrote as handled for a ChatGroup. The
+// cache can lag behind the controller's own status write: a reconcile queued
+// meanwhile would see the old observedGeneration and read IM again, and
+// replaying that older read could undo a change (a destroy) recorded since.
+type memo struct {
+	uid        types.UID
+	generation int64
+	handled    string
+	// superseded is the resourceVersion this process's last status write
+	// was based on: a cached object still at it predates that write.
+	superseded string
+}
+
+func (m memo) matches(cg *imv1alpha1.ChatGroup) bool { return m.uid != "" && m.uid == cg.UID }
+
+// stale reports a cached object older than this process's last write.
+func (m memo) stale(cg *imv1alpha1.ChatGroup) bool {
+	if !m.matches(cg) {
+		return false
+	}
+	return m.generation > cg.Status.ObservedGeneration || (m.superseded != "" && m.superseded == cg.ResourceVersion)
+}

@@ -1,0 +1,195 @@
+package controllers
+
+import (
+	"context"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
+)
+
+// Resyncer is the level-triggered safety net: every ResyncInterval it reads
+// every declared group back through the REST API, so a lost callback (IM
+// does not retry after-callbacks) heals within one interval. It runs on the
+// leader only (NeedLeaderElection), like the controller's pushes.
+//
+// Writes: a ChatGroup's status is written only when the read differs from
+// it. status.lastResyncTime is set with such a write and never on its own:
+// stamping 2,000 unchanged objects every interval would cost the API server
+// more than the resync itself, so lastResyncTime means "last time a read
+// back changed status". Drifted Enforce ChatGroups are then reconciled: the
+// status write triggers that, and ones whose status did not change but
+// still differ from spec are enqueued explicitly.
+type Resyncer struct {
+	r   *Reconciler
+	log logr.Logger
+}
+
+// ResyncStats describes one resync.
+type ResyncStats struct {
+	ChatGroups int // ChatGroups considered
+	Groups     int // distinct group IDs read
+	Written    int // status writes
+	Enqueued   int // ChatGroups handed to the controller
+	Failed     int // groups whose read failed
+}
+
+// NeedLeaderElection is true: one replica resyncs.
+func (s *Resyncer) NeedLeaderElection() bool { return true }
+
+// Start runs the resync every interval (with jitter) until ctx ends.
+func (s *Resyncer) Start(ctx context.Context) error {
+	if s.r.im == nil {
+		// Off without credentials; main warns once at start.
+		s.log.V(1).Info("the periodic resync is off: " + s.r.opts.NoIMMessage)
+		<-ctx.Done()
+		return nil
+	}
+	for {
+		t := time.NewTimer(s.next())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		st, err := s.ResyncOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.log.Error(err, "resync failed", "stats", st)
+			continue
+		}
+		s.log.V(1).Info("resync done", "stats", st)
+	}
+}
+
+func (s *Resyncer) next() time.Duration {
+	j := s.r.opts.ResyncJitter
+	return time.Duration(float64(s.r.opts.ResyncInterval) * (1 - j + 2*j*rand.Float64()))
+}
+
+// ResyncOnce reads every ChatGroup's group back now: get_group_info in
+// batches of up to tim.MaxGroupInfoBatch ids, get_group_attr where
+// attributes are declared or tracked. A failed batch is skipped (the next
+// resync retries it); credential failures stop the pass.
+func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
+	var stats ResyncStats
+	if s.r.im == nil {
+		return stats, nil
+	}
+	var list imv1alpha1.ChatGroupList
+	if err := s.r.client.List(ctx, &list); err != nil {
+		return stats, err
+	}
+	byID := map[string][]*imv1alpha1.ChatGroup{}
+	for i := range list.Items {
+		cg := &list.Items[i]
+		if !cg.DeletionTimestamp.IsZero() || cg.Spec.GroupID == "" {
+			continue
+		}
+		stats.ChatGroups++
+		byID[cg.Spec.GroupID] = append(byID[cg.Spec.GroupID], cg)
+	}
+	ids := make([]string, 0, len(byID))
+	for id := range byID {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	stats.Groups = len(ids)
+
+	var firstErr error
+	for start := 0; start < len(ids); start += tim.MaxGroupInfoBatch {
+		batch := ids[start:min(start+tim.MaxGroupInfoBatch, len(ids))]
+		at := s.r.opts.Now()
+		res, err := s.r.im.GetGroupInfoFiltered(ctx, batch, infoFilter)
+		if err != nil {
+			stats.Failed += len(batch)
+			if firstErr == nil {
+				firstErr = err
+			}
+			if tim.IsCredentials(err) || ctx.Err() != nil {
+				return stats, err
+			}
+			continue
+		}
+		for _, g := range res {
+			if err := s.refreshGroup(ctx, at, g, byID[g.GroupID], &stats); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
+	return stats, firstErr
+}
+
+// refreshGroup folds one group's read into the status of every ChatGroup
+// that declares it.
+func (s *Resyncer) refreshGroup(ctx context.Context, at time.Time, g tim.GroupInfoResult, cgs []*imv1alpha1.ChatGroup, stats *ResyncStats) error {
+	obs := observation{at: at}
+	switch {
+	case g.Err == nil:
+		obs.exists, obs.info = true, g.GroupInfo
+	case tim.IsNotFound(g.Err):
+	default:
+		stats.Failed++
+		return g.Err
+	}
+	if obs.exists {
+		for _, cg := range cgs {
+			if wantAttrs(cg) {
+				attrs, err := s.r.im.GetGroupAttr(ctx, g.GroupID)
+				if err != nil && !tim.IsNotFound(err) {
+					stats.Failed++
+					return err
+				}
+				if err == nil {
+					obs.attrs, obs.attrsRead = attrs, true
+				}
+				break
+			}
+		}
+	}
+	var firstErr error
+	for _, cg := range cgs {
+		var destroyed bool
+		saw := existenceOf(&cg.Status)
+		mutate := func(c *imv1alpha1.ChatGroup) {
+			before := c.Status.DeepCopy()
+			destroyed = applyRead(&c.Status, obs, saw)
+			if !equality.Semantic.DeepEqual(*before, c.Status) {
+				t := metav1.NewTime(at)
+				c.Status.LastResyncTime = &t
+			}
+		}
+		written, wrote, err := s.r.patchStatus(ctx, cg, mutate)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if wrote {
+			stats.Written++
+			if destroyed {
+				s.r.rec.Eventf(written, nil, corev1.EventTypeWarning, EventGroupDestroyed, "Resync",
+					"group %s no longer exists in IM", cg.Spec.GroupID)
+			}
+			continue // the write triggers a reconcile
+		}
+		if enforced(written) && (stateOf(written) == stateMissing || len(drift(&written.Spec, &written.Status)) > 0) {
+			select {
+			case s.r.enqueue <- event.TypedGenericEvent[*imv1alpha1.ChatGroup]{Object: written}:
+				stats.Enqueued++
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return firstErr
+}

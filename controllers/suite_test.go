@@ -1,0 +1,224 @@
+package controllers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/chatgroup-operator/chatgroup-operator/controllers"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/index"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/timfake"
+	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
+)
+
+const (
+	appID  = 1400000001
+	secret = "controller-suite-secret-key"
+)
+
+var (
+	env      *testenv.Env
+	k8s      client.Client
+	fake     *timfake.Server
+	fakeHTTP *httptest.Server
+	bodies   *bodyLog
+	im       *swapIM
+	rec      *recorder
+	resync   *controllers.Resyncer
+	webhook  *webhookserver.Server
+	cancel   context.CancelFunc
+	mgrDone  = make(chan error, 1)
+)
+
+func TestControllers(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "Controllers Suite")
+}
+
+// bodyLog keeps the request bodies the fake received per command, so a test
+// can check what a push carried, not only how many calls there were.
+type bodyLog struct {
+	mu sync.Mutex
+	m  map[string][][]byte
+}
+
+func (b *bodyLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		cmd := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
+		b.mu.Lock()
+		b.m[cmd] = append(b.m[cmd], body)
+		b.mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (b *bodyLog) since(cmd string, n int) []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, raw := range b.m[cmd][n:] {
+		var m map[string]any
+		Expect(json.Unmarshal(raw, &m)).To(Succeed())
+		out = append(out, m)
+	}
+	return out
+}
+
+// forGroup counts the cmd requests that named groupID.
+func (b *bodyLog) forGroup(cmd, groupID string) int {
+	n := 0
+	for _, m := range b.since(cmd, 0) {
+		if m["GroupId"] == groupID {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *bodyLog) count(cmd string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.m[cmd])
+}
+
+// swapIM lets one test run the controller with other credentials.
+type swapIM struct {
+	mu sync.RWMutex
+	controllers.IM
+}
+
+func (s *swapIM) get() controllers.IM  { s.mu.RLock(); defer s.mu.RUnlock(); return s.IM }
+func (s *swapIM) set(c controllers.IM) { s.mu.Lock(); s.IM = c; s.mu.Unlock() }
+func (s *swapIM) GetGroupInfoFiltered(ctx context.Context, ids []string, f *tim.ResponseFilter) ([]tim.GroupInfoResult, error) {
+	return s.get().GetGroupInfoFiltered(ctx, ids, f)
+}
+func (s *swapIM) GetGroupAttr(ctx context.Context, id string) (map[string]string, error) {
+	return s.get().GetGroupAttr(ctx, id)
+}
+func (s *swapIM) CreateGroup(ctx context.Context, req tim.CreateGroupRequest) (string, error) {
+	return s.get().CreateGroup(ctx, req)
+}
+func (s *swapIM) ModifyGroupBaseInfo(ctx context.Context, req tim.ModifyGroupBaseInfoRequest) error {
+	return s.get().ModifyGroupBaseInfo(ctx, req)
+}
+func (s *swapIM) ModifyGroupAttr(ctx context.Context, id string, a map[string]string) error {
+	return s.get().ModifyGroupAttr(ctx, id, a)
+}
+func (s *swapIM) DeleteGroupAttr(ctx context.Context, id string, k []string) error {
+	return s.get().DeleteGroupAttr(ctx, id, k)
+}
+func (s *swapIM) DestroyGroup(ctx context.Context, id string) error {
+	return s.get().DestroyGroup(ctx, id)
+}
+
+// recorder keeps every Event the controller emits (and forwards it).
+type recorder struct {
+	next controllers.EventRecorder
+	mu   sync.Mutex
+	evs  []recorded
+}
+
+type recorded struct{ key, typ, reason, msg string }
+
+func (r *recorder) Eventf(regarding, related runtime.Object, typ, reason, action, note string, args ...any) {
+	if o, ok := regarding.(client.Object); ok {
+		r.mu.Lock()
+		r.evs = append(r.evs, recorded{o.GetNamespace() + "/" + o.GetName(), typ, reason, fmt.Sprintf(note, args...)})
+		r.mu.Unlock()
+	}
+	r.next.Eventf(regarding, related, typ, reason, action, note, args...)
+}
+
+// events returns the messages of reason Events for cg.
+func (r *recorder) events(cg client.Object, reason string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, e := range r.evs {
+		if e.key == cg.GetNamespace()+"/"+cg.GetName() && e.reason == reason {
+			out = append(out, e.msg)
+		}
+	}
+	return out
+}
+
+func newIMClient(key string) *tim.Client {
+	c, err := tim.New(tim.Config{
+		Endpoint: fakeHTTP.URL, SDKAppID: appID, SecretKey: key, QPS: 1000,
+		BackoffBase: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	var err error
+	env, err = testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
+
+	fake = timfake.New(timfake.Options{SDKAppID: appID, SecretKey: secret, Seed: 7})
+	bodies = &bodyLog{m: map[string][][]byte{}}
+	fakeHTTP = httptest.NewServer(bodies.wrap(fake))
+	DeferCleanup(func() { fakeHTTP.Close(); fake.Close() })
+	im = &swapIM{IM: newIMClient(secret)}
+
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	ctx, c := context.WithCancel(context.Background())
+	cancel = c
+	Expect(index.Setup(ctx, mgr.GetFieldIndexer())).To(Succeed())
+	webhook, err = webhookserver.Setup(mgr, webhookserver.Options{
+		SDKAppID: appID, BindAddress: "127.0.0.1:0", Path: "/callback", WriteQPS: 500, WriteBurst: 100,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	rec = &recorder{next: mgr.GetEventRecorder("chatgroup-controller")}
+	_, resync, err = controllers.Setup(mgr, controllers.Options{
+		IM: im, Recorder: rec,
+		ResyncInterval:   time.Hour, // tests call ResyncOnce
+		RateLimitBackoff: 200 * time.Millisecond, RateLimitBackoffMax: 2 * time.Second,
+		CredentialsRetry: time.Hour, RejectedRetry: time.Hour,
+		DriftCorrectionInterval: 2 * time.Second,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	// Tests read and write straight to the API server: no cache lag.
+	k8s, err = client.New(env.Config, client.Options{Scheme: env.Scheme})
+	Expect(err).NotTo(HaveOccurred())
+	go func() { defer GinkgoRecover(); mgrDone <- mgr.Start(ctx) }()
+	DeferCleanup(func() { cancel(); Eventually(mgrDone, 30*time.Second).Should(Receive(BeNil())) })
+	Eventually(webhook.Addr, 10*time.Second).ShouldNot(BeEmpty())
+	fake.SetCallbackURL("http://" + webhook.Addr() + "/callback")
+})
+
+func ptr[T any](v T) *T { return &v }
+
+// corev1 is used by helpers in other files.
+var _ = corev1.EventTypeNormal

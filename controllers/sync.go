@@ -1,0 +1,180 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+)
+
+// facts is what one pass learned and did, as steps replayed on whatever
+// status the API server holds when the pass writes (see patchStatus). The
+// steps are pure: reads fold in without regressing, pushes record the
+// values sent with the time they were sent.
+type facts struct {
+	gen      int64
+	steps    []func(*imv1alpha1.ChatGroup)
+	observed bool    // status.observedGeneration = gen
+	handled  *string // status.lastHandledResyncRequest
+	readAt   *metav1.Time
+	synced   *metav1.Condition
+	ready    *metav1.Condition
+	// requeueAfter asks for another pass (a postponed drift correction).
+	requeueAfter time.Duration
+	// destroyedSeen: this pass found a group that existed gone, and did
+	// not re-create it (for the GroupDestroyed Event).
+	destroyedSeen bool
+}
+
+// add applies s to the pass's working copy at once (later decisions see
+// it) and keeps it for the write.
+func (f *facts) add(view *imv1alpha1.ChatGroup, s func(*imv1alpha1.ChatGroup)) {
+	s(view)
+	f.steps = append(f.steps, s)
+}
+
+func (f *facts) addRead(view *imv1alpha1.ChatGroup, obs observation) {
+	var destroyed bool
+	saw := existenceOf(&view.Status)
+	f.add(view, func(cg *imv1alpha1.ChatGroup) { destroyed = applyRead(&cg.Status, obs, saw) })
+	if destroyed {
+		f.destroyedSeen = true
+	}
+}
+
+func (f *facts) apply(cg *imv1alpha1.ChatGroup) {
+	for _, s := range f.steps {
+		s(cg)
+	}
+	st := &cg.Status
+	if f.observed {
+		st.ObservedGeneration = f.gen
+	}
+	if f.handled != nil {
+		st.LastHandledResyncRequest = *f.handled
+	}
+	if f.readAt != nil {
+		st.LastResyncTime = f.readAt
+	}
+	setConditions(cg, f.gen, f.synced, f.ready)
+}
+
+// sync is the reconcile of a ChatGroup that is not being deleted.
+func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(cg)
+	now := r.opts.Now()
+	m := r.holds.memo(key)
+	if m.stale(cg) {
+		// The cache has not caught up with this controller's own last
+		// write: deciding on it would repeat reads and pushes already done.
+		fresh := &imv1alpha1.ChatGroup{}
+		if err := r.apiReader.Get(ctx, key, fresh); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		cg = fresh
+	}
+	reqVal, requested := resyncRequested(cg, m)
+	userTriggered := needRead(cg, m)
+	f := &facts{gen: cg.Generation}
+	view := cg.DeepCopy()
+	var res ctrl.Result
+	var retErr error
+
+	switch wait := r.holds.active(key, cg.Generation, requested, now); {
+	case r.im == nil:
+		// No credentials: nothing can be read or pushed. observedGeneration
+		// stays behind, so a restart with a key reads these groups at once.
+		c := cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonCredentialsInvalid, r.opts.NoIMMessage)
+		f.synced = &c
+	case wait > 0:
+		// REST calls pause after a failure that retrying now cannot fix;
+		// only spec and status are compared, and the failure's conditions
+		// stay as they were written.
+		res.RequeueAfter = wait
+		if c := meta.FindStatusCondition(cg.Status.Conditions, imv1alpha1.ConditionReady); c != nil && c.Reason == imv1alpha1.ReasonCredentialsInvalid {
+			keep := *c
+			f.ready = &keep
+		}
+	default:
+		err := r.exchange(ctx, cg, view, f, userTriggered)
+		res.RequeueAfter = f.requeueAfter
+		if err == nil {
+			c := cond(imv1alpha1.ConditionSynced, true, imv1alpha1.ReasonReconcileSuccess, "the last exchange with IM succeeded")
+			f.synced, f.observed = &c, true
+			if requested {
+				f.handled = &reqVal
+			}
+			r.holds.forget(key)
+			break
+		}
+		fl := r.classify(key, err)
+		f.synced, f.ready = &fl.synced, fl.ready
+		if fl.terminal {
+			// A refused value is not retried until spec changes (or the
+			// hold ends): the generation counts as handled.
+			f.observed = true
+			if requested {
+				f.handled = &reqVal
+			}
+		}
+		r.holds.set(key, cg.Generation, fl, now)
+		res.RequeueAfter = fl.hold
+		retErr = fl.retErr
+		if retErr != nil {
+			res = ctrl.Result{}
+		}
+	}
+
+	written, wrote, err := r.patchStatus(ctx, cg, f.apply)
+	ctrl.LoggerFrom(ctx).V(1).Info("synced", "generation", cg.Generation, "steps", len(f.steps),
+		"wrote", wrote, "destroyed", written.Status.Destroyed, "requeueAfter", res.RequeueAfter, "error", retErr)
+	if err != nil {
+		if retErr != nil {
+			return ctrl.Result{}, fmt.Errorf("%w (and %w)", retErr, err)
+		}
+		return ctrl.Result{}, err
+	}
+	if f.observed {
+		handled := written.Status.LastHandledResyncRequest
+		if f.handled != nil {
+			handled = *f.handled
+		}
+		r.holds.observed(key, cg.UID, f.gen, handled)
+	}
+	if f.destroyedSeen {
+		r.rec.Eventf(written, nil, corev1.EventTypeWarning, EventGroupDestroyed, "Observe",
+			"group %s no longer exists in IM", cg.Spec.GroupID)
+	}
+	r.transitionEvents(cg.Status.Conditions, written)
+	return res, retErr
+}
+
+// exchange reads the group when needed and, for Enforce, pushes what
+// differs. Everything it learns goes into f, also when it fails half-way.
+func (r *Reconciler) exchange(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f *facts, userTriggered bool) error {
+	if userTriggered {
+		obs, err := r.read(ctx, cg)
+		if err != nil {
+			return err
+		}
+		f.addRead(view, obs)
+		t := metav1.NewTime(obs.at)
+		f.readAt = &t
+		// The first read of an Enforce ChatGroup finding the group already
+		// there takes it over, as create_group answering "exists" would.
+		if obs.exists && enforced(cg) && cg.Status.ObservedGeneration == 0 && cg.Status.GroupID == "" {
+			r.rec.Eventf(cg, nil, corev1.EventTypeNormal, EventAdopted, "Adopt", "adopted the existing IM group %s", cg.Spec.GroupID)
+		}
+	}
+	if !enforced(cg) {
+		return nil
+	}
+	return r.push(ctx, cg, view, f, userTriggered)
+}

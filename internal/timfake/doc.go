@@ -1,0 +1,20 @@
+// Package timfake is a fake Tencent Cloud IM backend for tests, the demo and
+// the benchmark: the REST group API with real state, and the callbacks the
+// real backend sends after each change.
+//
+// The real backend cannot be reached from development machines, so the fake
+// follows the documented wire exactly (shared/reference/tencent-im.md and the
+// callback documents in shared/seeds): the same URL parameters, UserSig
+// checks and error codes, the same JSON field names and casing, the same
+// callback query parameters and Sign. Where the documents are silent the
+// choice made is written next to the code that makes it.
+//
+// One state path serves both the REST API (acting as the app admin, callbacks
+// with OptPlatform=RESTAPI) and simulated app users on a client platform
+// (User, Simulator), so a callback looks the same whoever caused it.
+//
+// Tests drive failure modes with InjectError, FailHTTP, SetLatency and
+// SetCallbackFaults; Calls counts requests per command; Group and Groups
+// inspect the state; WaitCallbacksDelivered waits until every queued
+// callback has been handled.
+package timfake

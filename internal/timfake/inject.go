@@ -1,0 +1,121 @@
+package timfake
+
+import (
+	"sync"
+	"time"
+)
+
+// injector holds the test-controlled failures and the call counters.
+type injector struct {
+	mu       sync.Mutex
+	calls    map[string]int
+	errs     map[string][]injected // per command, consumed in order
+	httpFail []injected            // status codes, any command
+	delay    time.Duration
+}
+
+type injected struct {
+	code  int
+	times int // < 0: forever
+}
+
+func (in *injector) init() {
+	in.calls = make(map[string]int)
+	in.errs = make(map[string][]injected)
+}
+
+func (in *injector) count(command string) {
+	in.mu.Lock()
+	in.calls[command]++
+	in.mu.Unlock()
+}
+
+func take(q []injected) ([]injected, int, bool) {
+	if len(q) == 0 {
+		return q, 0, false
+	}
+	code := q[0].code
+	if q[0].times > 0 {
+		q[0].times--
+		if q[0].times == 0 {
+			q = q[1:]
+		}
+	}
+	return q, code, true
+}
+
+func (in *injector) takeError(command string) (int, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	q, code, ok := take(in.errs[command])
+	in.errs[command] = q
+	return code, ok
+}
+
+func (in *injector) takeHTTPFailure() (int, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	q, code, ok := take(in.httpFail)
+	in.httpFail = q
+	return code, ok
+}
+
+func (in *injector) latency() time.Duration {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.delay
+}
+
+// InjectError makes the next times calls of command (e.g. "create_group")
+// fail with code after authentication, without touching state; times < 0
+// means until ClearInjections. Injections for one command queue up in order.
+func (s *Server) InjectError(command string, code, times int) {
+	if times == 0 {
+		return
+	}
+	s.inj.mu.Lock()
+	defer s.inj.mu.Unlock()
+	s.inj.errs[command] = append(s.inj.errs[command], injected{code, times})
+}
+
+// FailHTTP makes the next times requests, whatever the command, answer with
+// the bare HTTP status, as a load balancer in front of the backend would.
+func (s *Server) FailHTTP(status, times int) {
+	if times == 0 {
+		return
+	}
+	s.inj.mu.Lock()
+	defer s.inj.mu.Unlock()
+	s.inj.httpFail = append(s.inj.httpFail, injected{status, times})
+}
+
+// SetLatency delays every answer by d (0 to stop).
+func (s *Server) SetLatency(d time.Duration) {
+	s.inj.mu.Lock()
+	defer s.inj.mu.Unlock()
+	s.inj.delay = d
+}
+
+// ClearInjections removes pending injected errors, HTTP failures and latency.
+func (s *Server) ClearInjections() {
+	s.inj.mu.Lock()
+	defer s.inj.mu.Unlock()
+	s.inj.errs = make(map[string][]injected)
+	s.inj.httpFail = nil
+	s.inj.delay = 0
+}
+
+// Calls returns how many requests reached command (e.g. "get_group_info"),
+// counting refused and failed ones.
+func (s *Server) Calls(command string) int {
+	s.inj.mu.Lock()
+	defer s.inj.mu.Unlock()
+	return s.inj.calls[command]
+}
+
+// ResetCalls zeroes the counters.
+func (s *Server) ResetCalls() {
+	s.inj.mu.Lock()
+	defer s.inj.mu.Unlock()
+	s.inj.calls = make(map[string]int)
+}

@@ -1,0 +1,143 @@
+// Command manager runs the chatgroup-operator: the ChatGroup controller, which
+// pushes declared state to Tencent Cloud IM, and the callback receiver, which
+// records what IM reports as ChatGroup status.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/controllers"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/index"
+	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
+)
+
+// options are the manager's command-line settings. DESIGN.md's "command line"
+// section is a contract: tests outside the repository depend on these names.
+type options struct {
+	metricsAddr string
+	probeAddr   string
+	leaderElect bool
+	leaderNS    string
+	zap         zap.Options
+	webhook     webhookFlags    // the callback receiver's flags: webhook_flags.go
+	controller  controllerFlags // the ChatGroup controller's flags: controller_flags.go
+}
+
+func (o *options) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080",
+		"Address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081",
+		"Address the /healthz and /readyz probe endpoint binds to.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false,
+		"Elect a leader so that only one replica pushes to IM and resyncs; every replica receives callbacks.")
+	fs.StringVar(&o.leaderNS, "leader-election-namespace", "",
+		"Namespace of the leader-election Lease; in a pod it defaults to the pod's namespace, outside one it is required with --leader-elect.")
+	// Stack traces on every error line bury the message an operator needs;
+	// --zap-stacktrace-level brings them back for debugging.
+	o.zap.StacktraceLevel = zapcore.PanicLevel
+	o.zap.BindFlags(fs)
+	o.webhook.bind(fs)
+	o.controller.bind(fs)
+}
+
+// validate refuses settings that cannot work, with a message that says which
+// flag is wrong, before anything starts.
+func (o *options) validate() error {
+	if err := o.webhook.validate(); err != nil {
+		return err
+	}
+	if err := o.controller.validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	var opts options
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	opts.bind(fs)
+	// --kubeconfig is registered on the global FlagSet by controller-runtime.
+	flag.CommandLine.VisitAll(func(f *flag.Flag) { fs.Var(f.Value, f.Name, f.Usage) })
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := opts.validate(); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))
+	log := ctrl.Log.WithName("setup")
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := imv1alpha1.AddToScheme(scheme); err != nil {
+		return err
+	}
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: opts.metricsAddr},
+		HealthProbeBindAddress:        opts.probeAddr,
+		LeaderElection:                opts.leaderElect,
+		LeaderElectionID:              "chatgroup-operator.im.chatgroup.dev",
+		LeaderElectionNamespace:       opts.leaderNS,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return fmt.Errorf("creating manager: %w", err)
+	}
+
+	ctx := ctrl.SetupSignalHandler()
+	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
+		return fmt.Errorf("registering field indexes: %w", err)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	// The callback receiver runs on every replica and adds its own readyz check.
+	if _, err := webhookserver.Setup(mgr, opts.webhook.options()); err != nil {
+		return fmt.Errorf("setting up the callback receiver: %w", err)
+	}
+
+	// The controller pushes and resyncs on the leader only.
+	ctrlOpts, err := opts.controller.options(opts.webhook.sdkAppID)
+	if err != nil {
+		return err
+	}
+	if ctrlOpts.IM == nil {
+		log.Info("WARNING: " + noKeyMessage)
+	}
+	if _, _, err := controllers.Setup(mgr, ctrlOpts); err != nil {
+		return fmt.Errorf("setting up the ChatGroup controller: %w", err)
+	}
+
+	log.Info("starting manager", "leaderElection", opts.leaderElect)
+	return mgr.Start(ctx)
+}

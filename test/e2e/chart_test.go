@@ -1,0 +1,312 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/timfake"
+)
+
+var chartDir = filepath.Join(testenv.RepoRoot(), "charts", "chatgroup-operator")
+
+// installValues are the values of the release under test.
+func installValues() []string {
+	return []string{
+		"--set", fmt.Sprintf("im.sdkAppID=%d", sdkAppID),
+		"--set", "im.secretKey=" + secretKey,
+		"--set", "im.callbackToken=" + callbackToken,
+		"--set", "im.endpoint=" + fakeServer.URL,
+		"--set", "discoveryNamespace=" + discoveryNS,
+		"--set", "resyncInterval=30s",
+	}
+}
+
+var _ = Describe("the Helm chart", Ordered, func() {
+	var manager *exec.Cmd
+
+	AfterAll(func() {
+		if manager != nil && manager.Process != nil {
+			_ = manager.Process.Signal(syscall.SIGTERM)
+			_ = manager.Wait()
+		}
+	})
+
+	It("passes helm lint", func() {
+		out, err := helm("lint", chartDir, "--strict", "--set", "im.sdkAppID=1", "--set", "im.secretKey=k")
+		Expect(err).NotTo(HaveOccurred(), out)
+	})
+
+	DescribeTable("refuses bad values with a message naming the value",
+		func(want string, set ...string) {
+			args := append([]string{"template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k"}, set...)
+			out, err := helm(args...)
+			Expect(err).To(HaveOccurred(), out)
+			Expect(out).To(ContainSubstring(want))
+		},
+		Entry("missing SDKAppID", "sdkAppID", "--set", "im.sdkAppID=0"),
+		Entry("endpoint that is not an http(s) URL", "endpoint", "--set", "im.endpoint=ftp://example.com"),
+		Entry("no secret key and no existing Secret", "secretKey", "--set", "im.secretKey="),
+		Entry("unknown log level", "logLevel", "--set", "logLevel=loud"),
+		Entry("a duration that is not one", "maxSkew", "--set", "callback.maxSkew=soon"),
+		Entry("callback path without a leading slash", "path", "--set", "callback.path=callback"),
+		Entry("zero replicas", "replicaCount", "--set", "replicaCount=0"),
+	)
+
+	It("renders the optional objects when asked", func() {
+		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.existingSecret=creds",
+			"--set", "replicaCount=2", "--set", "ingress.enabled=true", "--set", "networkPolicy.enabled=true",
+			"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.podMonitor.enabled=true")
+		Expect(err).NotTo(HaveOccurred(), out)
+		for _, kind := range []string{"kind: Ingress", "kind: NetworkPolicy", "kind: PodDisruptionBudget", "kind: ServiceMonitor", "kind: PodMonitor"} {
+			Expect(out).To(ContainSubstring(kind))
+		}
+		Expect(out).NotTo(ContainSubstring("kind: Secret"), "existingSecret must not create a Secret")
+	})
+
+	It("installs into the API server with the objects it promises", func() {
+		out, err := helm(append([]string{"install", releaseName, chartDir, "-n", releaseNamespace, "--create-namespace"}, installValues()...)...)
+		Expect(err).NotTo(HaveOccurred(), out)
+		Expect(out).To(ContainSubstring("/callback"), "NOTES.txt must print the callback URL")
+
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		Expect(adminClient.Get(ctx, client.ObjectKey{Name: "chatgroups.im.chatgroup.dev"}, crd)).To(Succeed())
+		Expect(crd.Annotations).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"))
+
+		dep := &appsv1.Deployment{}
+		Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator"}, dep)).To(Succeed())
+		pod := dep.Spec.Template.Spec
+		Expect(pod.SecurityContext.RunAsNonRoot).To(Equal(ptr.To(true)))
+		Expect(pod.SecurityContext.SeccompProfile.Type).To(Equal(corev1.SeccompProfileTypeRuntimeDefault))
+		c := pod.Containers[0]
+		Expect(c.SecurityContext.ReadOnlyRootFilesystem).To(Equal(ptr.To(true)))
+		Expect(c.SecurityContext.AllowPrivilegeEscalation).To(Equal(ptr.To(false)))
+		Expect(c.SecurityContext.Capabilities.Drop).To(ConsistOf(corev1.Capability("ALL")))
+		Expect(c.LivenessProbe).NotTo(BeNil())
+		Expect(c.ReadinessProbe).NotTo(BeNil())
+		Expect(c.Resources.Requests).NotTo(BeEmpty())
+		Expect(c.Lifecycle).NotTo(BeNil(), "a terminating pod must keep receiving callbacks while its endpoint is removed")
+		Expect(c.Lifecycle.PreStop.Sleep.Seconds).To(BeNumerically(">", 0))
+		Expect(c.Args).To(ContainElement("--leader-elect=true"))
+
+		for _, name := range []string{"e2e-chatgroup-operator-callback", "e2e-chatgroup-operator-metrics"} {
+			Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: name}, &corev1.Service{})).To(Succeed(), name)
+		}
+		Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator"}, &corev1.ServiceAccount{})).To(Succeed())
+		Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator-im"}, &corev1.Secret{})).To(Succeed())
+		role := &rbacv1.Role{}
+		Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator-leader-election"}, role)).To(Succeed())
+		Expect(role.Rules[0].Resources).To(ConsistOf("leases"))
+		cr := &rbacv1.ClusterRole{}
+		Expect(adminClient.Get(ctx, client.ObjectKey{Name: "e2e-chatgroup-operator-manager"}, cr)).To(Succeed())
+		for _, rule := range cr.Rules {
+			Expect(rule.Resources).NotTo(ContainElement("secrets"), "the manager reads its credentials from files, never through the API")
+			Expect(rule.Verbs).NotTo(ContainElement("*"))
+		}
+	})
+
+	It("runs the manager with the Deployment's args, as the chart's ServiceAccount", func() {
+		Expect(adminClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: discoveryNS}})).To(Succeed())
+		manager = startManagerAsDeployment()
+	})
+
+	It("makes a declared ChatGroup Ready, visible in kubectl get chatgroups", func() {
+		manifest := filepath.Join(workDir, "declared.yaml")
+		Expect(os.WriteFile(manifest, []byte(`apiVersion: im.chatgroup.dev/v1alpha1
+kind: ChatGroup
+metadata:
+  name: declared
+  namespace: default
+spec:
+  groupID: e2e-declared
+  type: Public
+  owner: leckie
+  name: Declared in Git
+  notification: hello
+  attributes:
+    tier: gold
+`), 0o600)).To(Succeed())
+		out, err := kubectl("apply", "-f", manifest)
+		Expect(err).NotTo(HaveOccurred(), out)
+
+		out, err = kubectl("wait", "--for=condition=Ready", "chatgroup/declared", "-n", "default", "--timeout=90s")
+		Expect(err).NotTo(HaveOccurred(), out)
+
+		g, ok := fake.Group("e2e-declared")
+		Expect(ok).To(BeTrue(), "the group must exist in the IM backend")
+		Expect(g.Name).To(Equal("Declared in Git"))
+		Expect(g.Notification).To(Equal("hello"))
+		Expect(g.Attributes).To(Equal(map[string]string{"tier": "gold"}))
+
+		By("a simulated user chats; the callbacks reach status through the receiver")
+		u := fake.User("leckie", "iOS")
+		for i := range 5 {
+			_, err := u.SendText("e2e-declared", fmt.Sprintf("message %d", i))
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Eventually(func() string {
+			out, _ := kubectl("get", "chatgroups", "-n", "default")
+			return out
+		}).WithTimeout(30 * time.Second).Should(MatchRegexp(`(?m)^declared\s+e2e-declared\s+Declared in Git\s+Public\s+5\s+True\s+True`))
+
+		out, err = kubectl("get", "chatgroups", "-n", "default")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.Fields(strings.Split(out, "\n")[0])).To(Equal([]string{"NAME", "GROUP-ID", "DISPLAY-NAME", "TYPE", "LAST-SEQ", "READY", "SYNCED", "AGE"}))
+	})
+
+	It("discovers a group nobody declared into the discovery namespace", func() {
+		id, err := fake.User("tommy", "Android").CreateGroup(timfake.GroupSpec{Type: "Public", Name: "Found"})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(id).To(HavePrefix("@TGS#"))
+		Eventually(func() (string, error) {
+			return kubectl("get", "chatgroups", "-n", discoveryNS, "-o", "jsonpath={.items[*].spec.groupID} {.items[*].spec.managementPolicy}")
+		}).WithTimeout(30 * time.Second).Should(Equal(id + " Observe"))
+	})
+
+	It("gives the ServiceAccount nothing it does not need", func() {
+		sa := serviceAccountConfig()
+		cs, err := kubernetes.NewForConfig(sa)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = cs.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "listing Secrets in kube-system must be forbidden, got %v", err)
+		_, err = cs.CoreV1().Secrets(releaseNamespace).Get(ctx, "e2e-chatgroup-operator-im", metav1.GetOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "even its own Secret is read from files, not the API: %v", err)
+		_, err = cs.AppsV1().Deployments(releaseNamespace).List(ctx, metav1.ListOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "Deployments are none of its business: %v", err)
+		_, err = cs.CoordinationV1().Leases("default").List(ctx, metav1.ListOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "Leases only in the release namespace: %v", err)
+		_, err = cs.CoordinationV1().Leases(releaseNamespace).List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred(), "Leases in the release namespace are allowed")
+	})
+
+	It("upgrades with changed values", func() {
+		out, err := helm(append(append([]string{"upgrade", releaseName, chartDir, "-n", releaseNamespace}, installValues()...),
+			"--set", "resyncInterval=5m", "--set", "logLevel=debug")...)
+		Expect(err).NotTo(HaveOccurred(), out)
+		dep := &appsv1.Deployment{}
+		Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator"}, dep)).To(Succeed())
+		Expect(dep.Spec.Template.Spec.Containers[0].Args).To(ContainElements("--resync-interval=5m", "--zap-log-level=debug"))
+		Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: "default", Name: "declared"}, &imv1alpha1.ChatGroup{})).To(Succeed())
+	})
+
+	It("uninstalls, leaving the CRD and every ChatGroup in place", func() {
+		out, err := helm("uninstall", releaseName, "-n", releaseNamespace, "--wait")
+		Expect(err).NotTo(HaveOccurred(), out)
+		Expect(adminClient.Get(ctx, client.ObjectKey{Name: "chatgroups.im.chatgroup.dev"}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed())
+		list := &imv1alpha1.ChatGroupList{}
+		Expect(adminClient.List(ctx, list)).To(Succeed())
+		Expect(len(list.Items)).To(BeNumerically(">=", 2))
+		err = adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator"}, &appsv1.Deployment{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the Deployment must be gone: %v", err)
+	})
+})
+
+// serviceAccountConfig authenticates as the chart's ServiceAccount with a
+// token from the TokenRequest API, the way a pod's projected token would.
+func serviceAccountConfig() *rest.Config {
+	GinkgoHelper()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	Expect(err).NotTo(HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts(releaseNamespace).CreateToken(ctx, "e2e-chatgroup-operator",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return &rest.Config{
+		Host:            env.Config.Host,
+		TLSClientConfig: rest.TLSClientConfig{CAData: env.Config.CAData},
+		BearerToken:     tr.Status.Token,
+	}
+}
+
+// startManagerAsDeployment runs bin/manager with the installed Deployment's
+// container args. Two things cannot be taken literally outside a pod, and are
+// mapped: the Secret volume's files are written to a directory (same file
+// names, same contents) and ports become free loopback ports (the callback
+// port becomes the one the fake sends to). Everything else, flag by flag, is
+// the Deployment's.
+func startManagerAsDeployment() *exec.Cmd {
+	GinkgoHelper()
+	dep := &appsv1.Deployment{}
+	Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator"}, dep)).To(Succeed())
+	c := dep.Spec.Template.Spec.Containers[0]
+
+	secretDir := filepath.Join(workDir, "im")
+	Expect(os.MkdirAll(secretDir, 0o700)).To(Succeed())
+	var mountPath, secretName string
+	for _, m := range c.VolumeMounts {
+		for _, v := range dep.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name && v.Secret != nil {
+				mountPath, secretName = m.MountPath, v.Secret.SecretName
+			}
+		}
+	}
+	Expect(secretName).NotTo(BeEmpty(), "the Deployment must mount the IM credentials Secret")
+	secret := &corev1.Secret{}
+	Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: secretName}, secret)).To(Succeed())
+	for k, v := range secret.Data {
+		Expect(os.WriteFile(filepath.Join(secretDir, k), v, 0o600)).To(Succeed())
+	}
+
+	probeAddr := freeLoopbackAddr()
+	callbackAddr := strings.TrimSuffix(strings.TrimPrefix(callbackURL, "http://"), "/callback")
+	var args []string
+	for _, a := range c.Args {
+		switch {
+		case strings.HasPrefix(a, "--webhook-bind-address="):
+			a = "--webhook-bind-address=" + callbackAddr
+		case strings.HasPrefix(a, "--metrics-bind-address="):
+			a = "--metrics-bind-address=" + freeLoopbackAddr()
+		case strings.HasPrefix(a, "--health-probe-bind-address="):
+			a = "--health-probe-bind-address=" + probeAddr
+		default:
+			a = strings.ReplaceAll(a, mountPath, secretDir)
+		}
+		args = append(args, a)
+	}
+	Expect(args).To(ContainElement(ContainSubstring("--sdkappid=")))
+
+	kubeconfig := filepath.Join(workDir, "serviceaccount.kubeconfig")
+	writeKubeconfig(serviceAccountConfig(), kubeconfig)
+	args = append(args, "--kubeconfig="+kubeconfig)
+
+	cmd := exec.Command(managerBin, args...)
+	for _, e := range c.Env {
+		Expect(e.ValueFrom).To(BeNil(), "env from references is not mapped by this test")
+		cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+	}
+	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
+	Expect(cmd.Start()).To(Succeed())
+	waitReady("http://" + probeAddr + "/readyz")
+	return cmd
+}
+
+func writeKubeconfig(cfg *rest.Config, path string) {
+	GinkgoHelper()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["e2e"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["sa"] = &clientcmdapi.AuthInfo{Token: cfg.BearerToken}
+	kc.Contexts["e2e"] = &clientcmdapi.Context{Cluster: "e2e", AuthInfo: "sa", Namespace: releaseNamespace}
+	kc.CurrentContext = "e2e"
+	Expect(clientcmd.WriteToFile(*kc, path)).To(Succeed())
+}

@@ -1,0 +1,124 @@
+package webhookserver
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
+)
+
+func TestSeedSamplesDecode(t *testing.T) {
+	for _, cmd := range seedCommands {
+		body, query, err := seedSample(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(query, "SdkAppid=$SDKAppID") || !strings.Contains(query, "OptPlatform=$OptPlatform") {
+			t.Errorf("%s: unexpected documented query %q", cmd, query)
+		}
+		if _, err := Decode(cmd, body); err != nil {
+			t.Errorf("%s: documented sample refused: %v", cmd, err)
+		}
+	}
+	for _, cmd := range allCommands {
+		body, err := goldenBody(cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(cmd, body); err != nil {
+			t.Errorf("%s: golden body refused: %v", cmd, err)
+		}
+	}
+}
+
+func TestDecode(t *testing.T) {
+	const g = `"GroupId":"@TGS#1"`
+	tests := []struct {
+		name, cmd, body string
+		wantErr         string
+		check           func(any) bool
+	}{
+		{"EventTime string", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1,"EventTime":"1670574414123"}`, "",
+			func(v any) bool { return v.(*AfterSendMsg).EventTime == 1670574414123 }},
+		{"EventTime number", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1,"EventTime":1670574414123}`, "",
+			func(v any) bool { return v.(*AfterSendMsg).EventTime == 1670574414123 }},
+		{"EventTime absent", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1}`, "",
+			func(v any) bool { return v.(*AfterSendMsg).EventTime == 0 }},
+		{"EventTime garbage", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1,"EventTime":"soon"}`, "EventTime", nil},
+		{"EventTime negative", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1,"EventTime":-5}`, "EventTime", nil},
+		{"unknown fields ignored", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1,"Whatever":{"x":[1]}}`, "", nil},
+		{"info absent vs empty", CmdAfterGroupInfoChanged, `{` + g + `,"Notification":"","FaceUrl":"u"}`, "",
+			func(v any) bool {
+				m := v.(*AfterGroupInfoChanged)
+				return m.Name == nil && m.Introduction == nil && *m.Notification == "" && *m.FaceURL == "u"
+			}},
+		{"missing GroupId", CmdAfterSendMsg, `{"MsgSeq":1}`, "GroupId is missing", nil},
+		{"GroupId too long", CmdAfterSendMsg, `{"GroupId":"` + strings.Repeat("x", 49) + `","MsgSeq":1}`, "GroupId", nil},
+		{"negative MsgSeq", CmdAfterSendMsg, `{` + g + `,"MsgSeq":-1}`, "MsgSeq", nil},
+		{"absurd MsgSeq", CmdAfterSendMsg, `{` + g + `,"MsgSeq":9007199254740993}`, "MsgSeq", nil},
+		{"MsgSeq not integer", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1.5}`, "decoding", nil},
+		{"MsgTime in ms", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1,"MsgTime":1490686222000}`, "MsgTime", nil},
+		{"unknown OptionType", CmdAfterGroupAttrChanged, `{` + g + `,"OptionType":"merge","GroupAttr":[{"key":"a","value":"b"}]}`, "OptionType", nil},
+		{"attr without key", CmdAfterGroupAttrChanged, `{` + g + `,"OptionType":"modify","GroupAttr":[{"value":"b"}]}`, "key", nil},
+		{"clear", CmdAfterGroupAttrChanged, `{` + g + `,"OptionType":"clear"}`, "", nil},
+		{"owner change without new owner", CmdAfterChangeGroupOwner, `{` + g + `}`, "NewOwner_Account", nil},
+		{"not an object", CmdAfterSendMsg, `[1]`, "decoding", nil},
+		{"unknown command", "Group.CallbackAfterRecallMsg", `{` + g + `}`, "not recorded", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := Decode(tt.cmd, []byte(tt.body))
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("error %v, want one mentioning %q", err, tt.wantErr)
+			case tt.check != nil && !tt.check(v):
+				t.Fatalf("decoded %+v", v)
+			}
+		})
+	}
+}
+
+// The documented example (token xxxxyyyy, RequestTime 1669872112) must pass
+// the receiver's authentication, and every altered form must not.
+func TestAuthenticateDocumentedExample(t *testing.T) {
+	h := &handler{opts: Options{SDKAppID: 888888, Token: "xxxxyyyy", MaxSkew: time.Minute}}
+	at := time.Unix(1669872112, 0)
+	const sign = "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061"
+	q := func(kv ...string) url.Values {
+		v := url.Values{}
+		for i := 0; i < len(kv); i += 2 {
+			v.Set(kv[i], kv[i+1])
+		}
+		return v
+	}
+	tests := []struct {
+		name string
+		q    url.Values
+		now  time.Time
+		want int
+	}{
+		{"documented", q("SdkAppid", "888888", "Sign", sign, "RequestTime", "1669872112"), at, 0},
+		{"no SdkAppid", q("Sign", sign, "RequestTime", "1669872112"), at, 403},
+		{"other SdkAppid", q("SdkAppid", "888889", "Sign", sign, "RequestTime", "1669872112"), at, 403},
+		{"SdkAppid garbage", q("SdkAppid", "88x", "Sign", sign, "RequestTime", "1669872112"), at, 403},
+		{"no Sign", q("SdkAppid", "888888", "RequestTime", "1669872112"), at, 401},
+		{"no RequestTime", q("SdkAppid", "888888", "Sign", sign), at, 401},
+		{"wrong Sign", q("SdkAppid", "888888", "Sign", callbacksign.Sign("other", "1669872112"), "RequestTime", "1669872112"), at, 401},
+		{"stale", q("SdkAppid", "888888", "Sign", sign, "RequestTime", "1669872112"), at.Add(61 * time.Second), 401},
+	}
+	for _, tt := range tests {
+		if code, msg := h.authenticate(tt.q, tt.now); code != tt.want {
+			t.Errorf("%s: code %d (%s), want %d", tt.name, code, msg, tt.want)
+		} else if strings.Contains(msg, sign) || strings.Contains(msg, "xxxxyyyy") {
+			t.Errorf("%s: message leaks a secret: %s", tt.name, msg)
+		}
+	}
+	h.opts.Token = "" // no token: Sign is not checked
+	if code, _ := h.authenticate(q("SdkAppid", "888888"), at); code != 0 {
+		t.Errorf("without a token a request with the right SdkAppid must pass, got %d", code)
+	}
+}

@@ -1,0 +1,99 @@
+package webhookserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+)
+
+// maxNamePrefix keeps discovered names within 63 characters (a DNS label,
+// which every tool accepts) with room for "-" and 8 hex digits.
+const maxNamePrefix = 63 - 1 - 8
+
+// DiscoveryName is the ChatGroup name for an undeclared group: the group ID
+// lower-cased, every character outside [a-z0-9-] turned into '-', runs of
+// dashes collapsed, trimmed and truncated, then '-' and the first 8 hex
+// digits of sha256(groupID). Every replica derives the same name, so racing
+// creates collide (AlreadyExists) instead of duplicating, and the hash keeps
+// IDs that sanitize alike ("@TGS#A" and "tgs-a") apart.
+func DiscoveryName(groupID string) string {
+	var b strings.Builder
+	dash := true // drops leading dashes
+	for _, r := range strings.ToLower(groupID) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	prefix := b.String()
+	if len(prefix) > maxNamePrefix {
+		prefix = prefix[:maxNamePrefix]
+	}
+	prefix = strings.TrimRight(prefix, "-")
+	if prefix == "" {
+		prefix = "group"
+	}
+	sum := sha256.Sum256([]byte(groupID))
+	return prefix + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+// targets returns the ChatGroups that claim groupID, from the cache index.
+// With discovery on and none claiming it, it returns the deterministic
+// name in the discovery namespace and discover=true: the writer creates
+// that ChatGroup before its first status write, so no API request is made
+// while IM waits for the answer (it gives up after 2 s).
+func (h *handler) targets(ctx context.Context, groupID string) (keys []types.NamespacedName, discover bool, err error) {
+	var list imv1alpha1.ChatGroupList
+	// Only the keys are read, so the cached objects are not copied: a deep
+	// copy of each ChatGroup, managedFields and all, on every callback was
+	// the largest allocation of the request path (make bench, pprof).
+	if err := h.cache.List(ctx, &list, client.MatchingFields{imv1alpha1.GroupIDIndex: groupID}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, false, err
+	}
+	for i := range list.Items {
+		keys = append(keys, client.ObjectKeyFromObject(&list.Items[i]))
+	}
+	if len(keys) > 0 || h.opts.DiscoveryNamespace == "" {
+		return keys, false, nil
+	}
+	return []types.NamespacedName{{Namespace: h.opts.DiscoveryNamespace, Name: DiscoveryName(groupID)}}, true, nil
+}
+
+// discover creates the ChatGroup for an undeclared group (Observe: the
+// operator never writes to a group it only discovered). Racing replicas
+// derive the same name, so the loser gets AlreadyExists and uses the
+// winner's object.
+func (w *Writer) discover(ctx context.Context, key types.NamespacedName, u *update, obj *imv1alpha1.ChatGroup) error {
+	cg := &imv1alpha1.ChatGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
+		Spec: imv1alpha1.ChatGroupSpec{
+			GroupID:          u.groupID,
+			Type:             u.groupType,
+			ManagementPolicy: imv1alpha1.ManagementPolicyObserve,
+		},
+	}
+	if err := w.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	err := w.client.Create(ctx, cg)
+	if err == nil {
+		w.log.Info("discovered an undeclared group", "groupID", u.groupID, "chatgroup", key)
+		*obj = *cg
+		return nil
+	}
+	if apierrors.IsAlreadyExists(err) {
+		return w.apiReader.Get(ctx, key, obj)
+	}
+	return err
+}

@@ -1,0 +1,138 @@
+package webhookserver
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// MaxBodyBytes is the largest callback body accepted (1 MiB).
+const MaxBodyBytes = 1 << 20
+
+// envelope is IM's callback response; IM ignores it for after-callbacks, a
+// before-callback is allowed by ErrorCode 0.
+type envelope struct {
+	ActionStatus string `json:"ActionStatus"`
+	ErrorInfo    string `json:"ErrorInfo"`
+	ErrorCode    int    `json:"ErrorCode"`
+}
+
+// handler receives IM callbacks: checks, decode, route, merge.
+type handler struct {
+	opts   Options
+	cache  client.Reader // the manager's cached client: no API request per callback
+	writer *Writer
+	log    logr.Logger
+	now    func() time.Time
+
+	lastStamp atomic.Int64
+}
+
+// arrivalStamp is the event time of a callback without EventTime: the
+// receive time in ms, made strictly increasing so that two such callbacks
+// in the same millisecond still apply in arrival order instead of the
+// second being dropped as a tie. (Messages are ordered by MsgSeq and never
+// take a stamp, so the stamps cannot run ahead of the clock under load.)
+func (h *handler) arrivalStamp(now time.Time) int64 {
+	for {
+		last, ms := h.lastStamp.Load(), now.UnixMilli()
+		if ms <= last {
+			ms = last + 1
+		}
+		if h.lastStamp.CompareAndSwap(last, ms) {
+			return ms
+		}
+	}
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	cmd := "other"
+	code, result, info := h.serve(w, r, &cmd)
+	callbacksTotal.WithLabelValues(commandLabel(cmd), result).Inc()
+	if code == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", http.MethodPost)
+	}
+	reply(w, code, info)
+	requestDuration.WithLabelValues(result).Observe(time.Since(start).Seconds())
+}
+
+// serve applies the checks in the documented order and returns the HTTP
+// status, the metrics result and the ErrorInfo.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (int, string, string) {
+	if r.Method != http.MethodPost {
+		return http.StatusMethodNotAllowed, resultMethod, "only POST is accepted"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, resultTooLarge, "body larger than 1 MiB"
+		}
+		return http.StatusBadRequest, resultBadRequest, "reading body failed"
+	}
+	q := r.URL.Query()
+	now := h.now()
+	if code, msg := h.authenticate(q, now); code != 0 {
+		if code == http.StatusForbidden {
+			return code, resultForbidden, msg
+		}
+		return code, resultUnauth, msg
+	}
+	var head struct {
+		CallbackCommand string `json:"CallbackCommand"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return http.StatusBadRequest, resultBadRequest, "body is not a JSON object"
+	}
+	*cmd = head.CallbackCommand
+	if q.Get("CallbackCommand") != head.CallbackCommand {
+		return http.StatusBadRequest, resultBadRequest, "CallbackCommand of query and body differ"
+	}
+	if strings.HasPrefix(head.CallbackCommand, beforePrefix) {
+		return http.StatusOK, resultAllowed, ""
+	}
+	cb, err := Decode(head.CallbackCommand, body)
+	if errors.Is(err, errUnknownCommand) {
+		return http.StatusOK, resultIgnored, ""
+	}
+	if err != nil {
+		return http.StatusBadRequest, resultBadRequest, err.Error()
+	}
+	c := cb.(interface{ common() *Common }).common()
+	keys, discover, err := h.targets(r.Context(), c.GroupID)
+	if err != nil {
+		h.log.Error(err, "finding the ChatGroup failed", "groupID", c.GroupID)
+		return http.StatusServiceUnavailable, resultError, "finding the ChatGroup failed"
+	}
+	if len(keys) == 0 {
+		return http.StatusOK, resultUnclaimed, ""
+	}
+	at := int64(c.EventTime)
+	if at == 0 && head.CallbackCommand != CmdAfterSendMsg {
+		// No EventTime: order by arrival, using the receive time.
+		at = h.arrivalStamp(now)
+	}
+	if err := h.writer.Merge(keys, cb, at, q.Get("OptPlatform"), discover); err != nil {
+		return http.StatusServiceUnavailable, resultBusy, err.Error()
+	}
+	return http.StatusOK, resultAccepted, ""
+}
+
+func reply(w http.ResponseWriter, code int, info string) {
+	env := envelope{ActionStatus: "OK", ErrorInfo: info}
+	if code != http.StatusOK {
+		env.ActionStatus, env.ErrorCode = "FAIL", code
+	}
+	b, _ := json.Marshal(env)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}

@@ -1,0 +1,260 @@
+package webhookserver
+
+import (
+	"maps"
+	"testing"
+	"time"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+)
+
+const gid = "@TGS#UNIT"
+
+func msg(seq, at int64, from string) *AfterSendMsg {
+	return &AfterSendMsg{Common: Common{GroupID: gid, EventTime: EventTime(at)}, MsgSeq: seq, MsgTime: 1_700_000_000 + seq, FromAccount: from}
+}
+
+func attrOp(op string, at int64, kv ...string) *AfterGroupAttrChanged {
+	m := &AfterGroupAttrChanged{Common: Common{GroupID: gid, EventTime: EventTime(at)}, OptionType: op}
+	for i := 0; i < len(kv); i += 2 {
+		m.GroupAttr = append(m.GroupAttr, GroupAttr{Key: kv[i], Value: kv[i+1]})
+	}
+	return m
+}
+
+func info(at int64, name, notification *string) *AfterGroupInfoChanged {
+	return &AfterGroupInfoChanged{Common: Common{GroupID: gid, EventTime: EventTime(at)}, Name: name, Notification: notification}
+}
+
+func ptr(s string) *string { return &s }
+
+func eventTimeOf(cb any) int64 { return int64(cb.(interface{ common() *Common }).common().EventTime) }
+
+// mergeAll folds callbacks into one update in order and applies it.
+func mergeAll(st imv1alpha1.ChatGroupStatus, cbs ...any) imv1alpha1.ChatGroupStatus {
+	u := newUpdate(time.Now())
+	for _, cb := range cbs {
+		u.add(cb, eventTimeOf(cb), "RESTAPI", time.Now())
+	}
+	out := *st.DeepCopy()
+	u.apply(&out)
+	return out
+}
+
+func TestMergeMessagesSeqOnlyGrows(t *testing.T) {
+	for _, order := range [][]int64{{5, 3, 9, 7}, {9, 7, 5, 3}, {3, 5, 7, 9}} {
+		var cbs []any
+		for _, s := range order {
+			cbs = append(cbs, msg(s, 0, "user"+string(rune('0'+s))))
+		}
+		st := mergeAll(imv1alpha1.ChatGroupStatus{}, cbs...)
+		if st.LastMessageSeq != 9 || st.LastMessageFrom != "user9" || st.LastMessageTime.Unix() != 1_700_000_009 {
+			t.Errorf("order %v: seq=%d from=%s time=%v, want 9/user9/1700000009", order, st.LastMessageSeq, st.LastMessageFrom, st.LastMessageTime)
+		}
+		// A later, lower seq in a separate flush does not regress it.
+		st2 := mergeAll(st, msg(4, 0, "late"))
+		if st2.LastMessageSeq != 9 || st2.LastMessageFrom != "user9" {
+			t.Errorf("order %v: a lower seq regressed the status: %+v", order, st2)
+		}
+	}
+}
+
+func TestMergeAttributes(t *testing.T) {
+	tests := []struct {
+		name   string
+		base   map[string]string
+		baseAt int64
+		ops    []any
+		want   map[string]string
+		wantAt int64
+	}{
+		{"set replaces", map[string]string{"old": "x"}, 0,
+			[]any{attrOp(AttrSet, 10, "a", "1", "b", "2")}, map[string]string{"a": "1", "b": "2"}, 10},
+		{"set modify delete", nil, 0,
+			[]any{attrOp(AttrSet, 10, "a", "1", "b", "2"), attrOp(AttrModify, 20, "b", "3", "c", "4"), attrOp(AttrDelete, 30, "a", "")},
+			map[string]string{"b": "3", "c": "4"}, 30},
+		{"modify upserts onto base", map[string]string{"a": "1"}, 5,
+			[]any{attrOp(AttrModify, 10, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 10},
+		{"clear empties", map[string]string{"a": "1"}, 5,
+			[]any{attrOp(AttrClear, 10)}, nil, 10},
+		{"clear then modify", map[string]string{"a": "1"}, 5,
+			[]any{attrOp(AttrClear, 10), attrOp(AttrModify, 11, "z", "9")}, map[string]string{"z": "9"}, 11},
+		{"older op in pending dropped", nil, 0,
+			[]any{attrOp(AttrSet, 20, "a", "1"), attrOp(AttrModify, 15, "b", "2")}, map[string]string{"a": "1"}, 20},
+		{"equal time: the later arrival wins", nil, 0,
+			[]any{attrOp(AttrSet, 20, "a", "1"), attrOp(AttrSet, 20, "b", "2")}, map[string]string{"b": "2"}, 20},
+		{"equal to applied: applied", map[string]string{"a": "1"}, 50,
+			[]any{attrOp(AttrModify, 50, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 50},
+		{"op older than applied dropped", map[string]string{"a": "1"}, 50,
+			[]any{attrOp(AttrClear, 40)}, map[string]string{"a": "1"}, 50},
+		{"only ops newer than applied land", map[string]string{"a": "1"}, 50,
+			[]any{attrOp(AttrSet, 40, "x", "x"), attrOp(AttrModify, 60, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 60},
+		{"delete of a missing key", map[string]string{"a": "1"}, 0,
+			[]any{attrOp(AttrDelete, 10, "nope", "")}, map[string]string{"a": "1"}, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := imv1alpha1.ChatGroupStatus{Attributes: tt.base}
+			base.EventTimes.Attributes = tt.baseAt
+			st := mergeAll(base, tt.ops...)
+			if !maps.Equal(st.Attributes, tt.want) || st.EventTimes.Attributes != tt.wantAt {
+				t.Errorf("got %v at %d, want %v at %d", st.Attributes, st.EventTimes.Attributes, tt.want, tt.wantAt)
+			}
+		})
+	}
+}
+
+func TestMergeInfoLastWriterWins(t *testing.T) {
+	base := imv1alpha1.ChatGroupStatus{Name: "applied", Notification: "before"}
+	base.EventTimes.Name = 100
+	tests := []struct {
+		name     string
+		ops      []any
+		wantName string
+		wantNote string
+	}{
+		{"newer wins", []any{info(200, ptr("new"), nil)}, "new", "before"},
+		{"older than applied dropped", []any{info(50, ptr("old"), nil)}, "applied", "before"},
+		{"equal to applied: later arrival wins", []any{info(100, ptr("same-time"), nil)}, "same-time", "before"},
+		{"equal in pending: later arrival wins", []any{info(200, ptr("b1"), nil), info(200, ptr("b2"), nil)}, "b2", "before"},
+		{"newest of pending wins", []any{info(300, ptr("c"), nil), info(200, ptr("b"), nil)}, "c", "before"},
+		{"absent field untouched, empty applied", []any{info(200, nil, ptr(""))}, "applied", ""},
+		{"empty string empties", []any{info(200, nil, ptr("n")), info(300, nil, ptr(""))}, "applied", ""},
+		{"older empty dropped", []any{info(300, nil, ptr("n")), info(200, nil, ptr(""))}, "applied", "n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := mergeAll(base, tt.ops...)
+			if st.Name != tt.wantName || st.Notification != tt.wantNote {
+				t.Errorf("name=%q notification=%q, want %q %q", st.Name, st.Notification, tt.wantName, tt.wantNote)
+			}
+		})
+	}
+}
+
+func TestMergeMembersCreateOwnerDestroyed(t *testing.T) {
+	create := &AfterCreateGroup{Common: Common{GroupID: gid, Type: "Public", EventTime: 10},
+		OwnerAccount: "leckie", Name: "G", MemberList: []Member{{"bob"}, {"peter"}, {"leckie"}},
+		UserDefinedDataList: []KeyValue{{"k", "v"}}}
+	join := &AfterNewMemberJoin{Common: Common{GroupID: gid, EventTime: 20}, NewMemberList: []Member{{"a"}, {"b"}}}
+	exit := &AfterMemberExit{Common: Common{GroupID: gid, EventTime: 30}, ExitMemberList: []Member{{"a"}}}
+	owner := &AfterChangeGroupOwner{Common: Common{GroupID: gid, EventTime: 40}, NewOwnerAccount: "bob"}
+	staleOwner := &AfterChangeGroupOwner{Common: Common{GroupID: gid, EventTime: 35}, NewOwnerAccount: "stale"}
+	st := mergeAll(imv1alpha1.ChatGroupStatus{}, create, join, exit, owner, staleOwner)
+	if st.GroupID != gid || st.Type != imv1alpha1.GroupTypePublic || st.Name != "G" || st.Owner != "bob" ||
+		st.MemberCount != 4 || !maps.Equal(st.AppDefinedData, map[string]string{"k": "v"}) {
+		t.Fatalf("unexpected status %+v", st)
+	}
+	big := &AfterMemberExit{Common: Common{GroupID: gid, EventTime: 50}, ExitMemberList: make([]Member, 10)}
+	if st = mergeAll(st, big); st.MemberCount != 0 {
+		t.Fatalf("member count below zero: %d", st.MemberCount)
+	}
+	if st = mergeAll(st, &AfterGroupDestroyed{Common: Common{GroupID: gid, EventTime: 60}}); !st.Destroyed {
+		t.Fatal("destroyed not set")
+	}
+}
+
+// A duplicate of applied callbacks must change nothing, so the writer can
+// skip the write.
+func TestMergeDuplicateChangesNothing(t *testing.T) {
+	cbs := []any{msg(7, 5, "x"), attrOp(AttrSet, 10, "a", "1"), info(20, ptr("n"), ptr("m"))}
+	st := mergeAll(imv1alpha1.ChatGroupStatus{}, cbs...)
+	again := mergeAll(st, cbs...)
+	if !equalStatus(st, again) {
+		t.Fatalf("duplicate changed status:\n%+v\n%+v", st, again)
+	}
+}
+
+// absorb (used after a failed write) must equal merging the callbacks of
+// both updates one by one, wherever the split falls.
+func TestAbsorbEqualsSequentialMerge(t *testing.T) {
+	cbs := []any{
+		attrOp(AttrSet, 10, "a", "1", "b", "2"), msg(3, 0, "p"), info(12, ptr("n1"), nil),
+		attrOp(AttrModify, 20, "b", "3"), attrOp(AttrModify, 15, "late", "x"), msg(9, 0, "q"),
+		attrOp(AttrDelete, 30, "a", ""), attrOp(AttrClear, 40), info(11, ptr("old"), nil),
+		attrOp(AttrModify, 50, "c", "5"), msg(8, 0, "r"),
+		&AfterCreateGroup{Common: Common{GroupID: gid, EventTime: 12}, OwnerAccount: "o", MemberList: []Member{{"a"}, {"b"}}},
+		&AfterNewMemberJoin{Common: Common{GroupID: gid, EventTime: 14}, NewMemberList: []Member{{"c"}}},
+		&AfterGroupDestroyed{Common: Common{GroupID: gid, EventTime: 60}},
+		&AfterCreateGroup{Common: Common{GroupID: gid, EventTime: 70}, OwnerAccount: "n", MemberList: []Member{{"z"}}},
+		&AfterChangeGroupOwner{Common: Common{GroupID: gid, EventTime: 65}, NewOwnerAccount: "stale"},
+	}
+	base := imv1alpha1.ChatGroupStatus{Attributes: map[string]string{"base": "1"}}
+	base.EventTimes.Attributes = 5
+	want := mergeAll(base, cbs...)
+	for split := 0; split <= len(cbs); split++ {
+		u1, u2 := newUpdate(time.Now()), newUpdate(time.Now())
+		for _, cb := range cbs[:split] {
+			u1.add(cb, eventTimeOf(cb), "", time.Now())
+		}
+		for _, cb := range cbs[split:] {
+			u2.add(cb, eventTimeOf(cb), "", time.Now())
+		}
+		u1.absorb(u2)
+		got := *base.DeepCopy()
+		u1.apply(&got)
+		if !equalStatus(got, want) {
+			t.Errorf("split %d: absorb gives %+v, sequential merge %+v", split, got, want)
+		}
+	}
+}
+
+func equalStatus(a, b imv1alpha1.ChatGroupStatus) bool {
+	return a.LastMessageSeq == b.LastMessageSeq && a.LastMessageFrom == b.LastMessageFrom &&
+		maps.Equal(a.Attributes, b.Attributes) && a.EventTimes == b.EventTimes &&
+		a.Name == b.Name && a.Notification == b.Notification && a.Owner == b.Owner &&
+		a.MemberCount == b.MemberCount && a.Destroyed == b.Destroyed
+}
+
+func TestArrivalStampsIncrease(t *testing.T) {
+	var h handler
+	now := time.UnixMilli(1_000)
+	a, b := h.arrivalStamp(now), h.arrivalStamp(now)
+	if a != 1_000 || b != 1_001 {
+		t.Fatalf("stamps %d, %d: want 1000, 1001", a, b)
+	}
+	if c := h.arrivalStamp(time.UnixMilli(5_000)); c != 5_000 {
+		t.Fatalf("stamp %d: want the clock once it is ahead", c)
+	}
+	// Two info changes without EventTime in one millisecond: the later wins.
+	u := newUpdate(now)
+	u.add(info(0, ptr("first"), nil), h.arrivalStamp(now), "", now)
+	u.add(info(0, ptr("second"), nil), h.arrivalStamp(now), "", now)
+	var st imv1alpha1.ChatGroupStatus
+	u.apply(&st)
+	if st.Name != "second" {
+		t.Fatalf("name %q, want the later arrival", st.Name)
+	}
+}
+
+func TestMergeDestroyedAndRecreated(t *testing.T) {
+	create := func(at int64) *AfterCreateGroup {
+		return &AfterCreateGroup{Common: Common{GroupID: gid, EventTime: EventTime(at)}, OwnerAccount: "o", MemberList: []Member{{"a"}}}
+	}
+	destroy := func(at int64) *AfterGroupDestroyed {
+		return &AfterGroupDestroyed{Common: Common{GroupID: gid, EventTime: EventTime(at)}}
+	}
+	tests := []struct {
+		name      string
+		cbs       []any
+		destroyed bool
+		members   int64
+	}{
+		{"create then destroy", []any{create(10), destroy(20)}, true, 0},
+		{"destroy then create again (ID reused)", []any{create(10), destroy(20), create(30)}, false, 2},
+		{"late create of the destroyed group", []any{destroy(20), create(10)}, true, 0},
+	}
+	for _, tt := range tests {
+		// Every callback in one update, and each in its own flush.
+		together := mergeAll(imv1alpha1.ChatGroupStatus{}, tt.cbs...)
+		var apart imv1alpha1.ChatGroupStatus
+		for _, cb := range tt.cbs {
+			apart = mergeAll(apart, cb)
+		}
+		for how, st := range map[string]imv1alpha1.ChatGroupStatus{"together": together, "apart": apart} {
+			if st.Destroyed != tt.destroyed || st.MemberCount != tt.members {
+				t.Errorf("%s (%s): destroyed=%v members=%d, want %v %d", tt.name, how, st.Destroyed, st.MemberCount, tt.destroyed, tt.members)
+			}
+		}
+	}
+}

@@ -1,0 +1,440 @@
+package webhookserver
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+)
+
+// ErrBusy is returned by Merge when accepting the callback would exceed the
+// bound on pending groups; the receiver answers 503 and keeps nothing.
+var ErrBusy = errors.New("too many groups with pending status updates")
+
+const (
+	maxConflictRetries = 10
+	minBackoff         = 100 * time.Millisecond
+	maxBackoff         = 30 * time.Second
+)
+
+// WriterStats counts one writer's work; tests assert bounds with it.
+type WriterStats struct {
+	Writes, Conflicts, Errors, Unchanged, Coalesced int64
+}
+
+// Writer coalesces accepted callbacks into one pending update per ChatGroup
+// and flushes them to the status subresource: rate limited, oldest pending
+// first, with optimistic concurrency.
+type Writer struct {
+	client    client.Client // the manager's client: reads from the cache
+	apiReader client.Reader // fresh reads after a conflict
+	events    eventSink
+	limiter   *rate.Limiter
+	max       int
+	log       logr.Logger
+	now       func() time.Time
+
+	mu      sync.Mutex
+	entries map[types.NamespacedName]*entry
+	queue   entryQueue
+	kick    chan struct{}
+
+	backoffMu sync.Mutex
+	backoff   time.Duration
+
+	// written remembers, per ChatGroup, the object our last write returned
+	// and the resourceVersion it replaced. While the cache still shows that
+	// version, the next flush starts from our own write instead of a copy
+	// that is sure to conflict (a hot group is flushed faster than the
+	// watch delivers our writes back).
+	writtenMu sync.Mutex
+	written   map[types.NamespacedName]writtenObj
+
+	writes, conflicts, errs, unchanged, coalesced atomic.Int64
+}
+
+// entry is one ChatGroup's pending state. next collects callbacks; while a
+// write of the previous update is in flight, next starts afresh, and if that
+// write fails the two are folded back together.
+type entry struct {
+	key      types.NamespacedName
+	next     *update
+	inflight bool
+	index    int // position in queue, -1 when not queued
+}
+
+// NewWriter returns a writer; qps and burst bound status writes, maxPending
+// bounds the ChatGroups with a pending update.
+func NewWriter(c client.Client, apiReader client.Reader, ev eventSink, qps float64, burst, maxPending int, log logr.Logger) *Writer {
+	return &Writer{
+		client:    c,
+		apiReader: apiReader,
+		events:    ev,
+		limiter:   rate.NewLimiter(rate.Limit(qps), burst),
+		max:       maxPending,
+		log:       log,
+		now:       time.Now,
+		entries:   map[types.NamespacedName]*entry{},
+		kick:      make(chan struct{}, 1),
+		written:   map[types.NamespacedName]writtenObj{},
+	}
+}
+
+type writtenObj struct {
+	replacedRV string
+	obj        *imv1alpha1.ChatGroup
+}
+
+// Stats returns this writer's counters.
+func (w *Writer) Stats() WriterStats {
+	return WriterStats{
+		Writes: w.writes.Load(), Conflicts: w.conflicts.Load(), Errors: w.errs.Load(),
+		Unchanged: w.unchanged.Load(), Coalesced: w.coalesced.Load(),
+	}
+}
+
+// Pending returns the number of ChatGroups with unwritten changes.
+func (w *Writer) Pending() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.entries)
+}
+
+// Merge folds a decoded callback into the pending update of every target
+// ChatGroup, all or none: ErrBusy when that would exceed the bound. cb is a
+// value returned by Decode; at is its event time in Unix ms (EventTime, or
+// the receive time when IM sent none).
+//
+// discover marks keys as a ChatGroup to create (Observe) if it does not
+// exist when the update is written.
+func (w *Writer) Merge(keys []types.NamespacedName, cb any, at int64, platform string, discover bool) error {
+	now := w.now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	added := 0
+	for _, k := range keys {
+		if _, ok := w.entries[k]; !ok {
+			added++
+		}
+	}
+	if added > 0 && len(w.entries)+added > w.max {
+		return ErrBusy
+	}
+	for _, k := range keys {
+		e, ok := w.entries[k]
+		if !ok {
+			e = &entry{key: k, index: -1}
+			w.entries[k] = e
+			pendingGroups.Inc()
+		}
+		if e.next == nil {
+			e.next = newUpdate(now)
+			if !e.inflight {
+				heap.Push(&w.queue, e)
+			}
+		} else {
+			w.coalesced.Add(1)
+			callbacksCoalesced.Inc()
+		}
+		e.next.add(cb, at, platform, now)
+		e.next.discover = e.next.discover || discover
+	}
+	w.signal()
+	return nil
+}
+
+func (w *Writer) signal() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run is one flush worker; it returns when ctx ends.
+func (w *Writer) run(ctx context.Context) {
+	for {
+		for !w.hasQueued() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.kick:
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		e, u := w.pop()
+		if e == nil {
+			continue
+		}
+		w.signal() // let another worker look at the rest of the queue
+		err := w.write(ctx, e.key, u)
+		w.finish(e, u, err)
+		if err != nil {
+			w.sleepBackoff(ctx)
+		} else {
+			w.resetBackoff()
+		}
+	}
+}
+
+func (w *Writer) hasQueued() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.queue.Len() > 0
+}
+
+// pop takes the update that has waited longest.
+func (w *Writer) pop() (*entry, *update) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.queue.Len() == 0 {
+		return nil, nil
+	}
+	e := heap.Pop(&w.queue).(*entry)
+	u := e.next
+	e.next, e.inflight = nil, true
+	return e, u
+}
+
+// finish records the outcome of a write. A failed update is folded under
+// the callbacks that arrived meanwhile and queued again with its original
+// first-pending time, so it keeps its place at the head.
+func (w *Writer) finish(e *entry, u *update, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e.inflight = false
+	if err != nil {
+		u.absorb(e.next)
+		e.next = u
+	}
+	if e.next != nil {
+		heap.Push(&w.queue, e)
+		w.signal()
+		return
+	}
+	delete(w.entries, e.key)
+	pendingGroups.Dec()
+}
+
+func (w *Writer) sleepBackoff(ctx context.Context) {
+	w.backoffMu.Lock()
+	w.backoff = min(max(2*w.backoff, minBackoff), maxBackoff)
+	d := w.backoff
+	w.backoffMu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (w *Writer) resetBackoff() {
+	w.backoffMu.Lock()
+	w.backoff = 0
+	w.backoffMu.Unlock()
+}
+
+// write lands u on the ChatGroup's status. It returns an error only when the
+// update must be kept and retried (API server unavailable, conflicts
+// exhausted); a vanished ChatGroup or a write the server refuses for good
+// drops the update, which the resync heals.
+func (w *Writer) write(ctx context.Context, key types.NamespacedName, u *update) error {
+	obj := &imv1alpha1.ChatGroup{}
+	err := w.get(ctx, w.client, key, obj)
+	if apierrors.IsNotFound(err) && u.discover {
+		if err := w.discover(ctx, key, u, obj); err != nil {
+			w.errs.Add(1)
+			statusWrites.WithLabelValues("error").Inc()
+			if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+				// No such namespace, a refused object, no RBAC: retrying
+				// cannot help, and the next callback tries again.
+				w.log.Error(err, "cannot create the discovered ChatGroup; dropping its update", "chatgroup", key)
+				return nil
+			}
+			w.log.Error(err, "creating the discovered ChatGroup failed; will retry", "chatgroup", key)
+			return err
+		}
+	} else if err != nil {
+		return w.readError(key, err)
+	}
+	if obj.Spec.GroupID != u.groupID {
+		// Only a discovered name can point at another group's ChatGroup
+		// (someone took the name): never write one group's status there.
+		w.log.Info("ChatGroup claims another group; dropping the update", "chatgroup", key,
+			"groupID", u.groupID, "itsGroupID", obj.Spec.GroupID)
+		return nil
+	}
+	obj = w.freshest(key, obj)
+	// A stale or duplicate update is recognized on the cached object and
+	// costs neither a token nor a request.
+	if !changes(u, obj) {
+		w.unchanged.Add(1)
+		statusWrites.WithLabelValues("unchanged").Inc()
+		return nil
+	}
+	if err := w.limiter.Wait(ctx); err != nil {
+		return err
+	}
+	// Waiting for the token took time: start from the freshest cached copy.
+	if err := w.get(ctx, w.client, key, obj); err != nil {
+		return w.readError(key, err)
+	}
+	obj = w.freshest(key, obj)
+	for attempt := 0; ; attempt++ {
+		replacedRV := obj.ResourceVersion
+		st := obj.Status.DeepCopy()
+		kinds := u.apply(st)
+		if equality.Semantic.DeepEqual(*st, obj.Status) { // after a conflict: already applied elsewhere
+			w.unchanged.Add(1)
+			statusWrites.WithLabelValues("unchanged").Inc()
+			return nil
+		}
+		now := metav1.NewTime(w.now().UTC().Truncate(time.Second))
+		st.LastCallbackTime = &now
+		obj.Status = *st
+		// obj carries the resourceVersion it was read at: the update fails
+		// with 409 if anyone wrote in between, and nothing is overwritten.
+		err := w.client.Status().Update(ctx, obj)
+		switch {
+		case err == nil:
+			w.remember(key, replacedRV, obj)
+			w.writes.Add(1)
+			statusWrites.WithLabelValues("ok").Inc()
+			w.events.emit(obj, u, kinds)
+			return nil
+		case apierrors.IsConflict(err) && attempt < maxConflictRetries:
+			w.conflicts.Add(1)
+			statusWrites.WithLabelValues("conflict").Inc()
+			// The cache may still be behind: re-read from the API server,
+			// then re-apply the same pending delta on the fresh status.
+			obj = &imv1alpha1.ChatGroup{}
+			if err := w.get(ctx, w.apiReader, key, obj); err != nil {
+				return w.readError(key, err)
+			}
+			if err := w.limiter.Wait(ctx); err != nil {
+				return err
+			}
+		case apierrors.IsNotFound(err):
+			return w.readError(key, err)
+		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err):
+			w.errs.Add(1)
+			statusWrites.WithLabelValues("error").Inc()
+			w.log.Error(err, "status update refused; dropping it", "chatgroup", key)
+			return nil
+		default:
+			w.errs.Add(1)
+			statusWrites.WithLabelValues("error").Inc()
+			w.log.Error(err, "status update failed; will retry", "chatgroup", key)
+			return err
+		}
+	}
+}
+
+// freshest returns our last written copy of key while the cached one is
+// still the version that write replaced, else cached.
+func (w *Writer) freshest(key types.NamespacedName, cached *imv1alpha1.ChatGroup) *imv1alpha1.ChatGroup {
+	w.writtenMu.Lock()
+	defer w.writtenMu.Unlock()
+	wr, ok := w.written[key]
+	if !ok {
+		return cached
+	}
+	if wr.replacedRV == cached.ResourceVersion {
+		return wr.obj.DeepCopy()
+	}
+	delete(w.written, key) // the cache has caught up (or someone else wrote)
+	return cached
+}
+
+func (w *Writer) remember(key types.NamespacedName, replacedRV string, obj *imv1alpha1.ChatGroup) {
+	w.writtenMu.Lock()
+	defer w.writtenMu.Unlock()
+	w.written[key] = writtenObj{replacedRV: replacedRV, obj: obj.DeepCopy()}
+}
+
+// changes reports whether u would change obj's status.
+func changes(u *update, obj *imv1alpha1.ChatGroup) bool {
+	st := obj.Status.DeepCopy()
+	u.apply(st)
+	return !equality.Semantic.DeepEqual(*st, obj.Status)
+}
+
+// get reads from r and, when a cached read misses (a ChatGroup just created
+// by discovery may not be in the cache yet), from the API server.
+func (w *Writer) get(ctx context.Context, r client.Reader, key types.NamespacedName, obj *imv1alpha1.ChatGroup) error {
+	err := r.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) && r != w.apiReader {
+		err = w.apiReader.Get(ctx, key, obj)
+	}
+	return err
+}
+
+func (w *Writer) readError(key types.NamespacedName, err error) error {
+	if apierrors.IsNotFound(err) {
+		w.log.Info("ChatGroup gone; dropping its pending status update", "chatgroup", key)
+		w.writtenMu.Lock()
+		delete(w.written, key)
+		w.writtenMu.Unlock()
+		return nil
+	}
+	w.errs.Add(1)
+	statusWrites.WithLabelValues("error").Inc()
+	w.log.Error(err, "reading ChatGroup failed; will retry", "chatgroup", key)
+	return err
+}
+
+// drain waits until every pending update is written or ctx ends.
+func (w *Writer) drain(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if w.Pending() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// entryQueue is a min-heap of entries by first-pending time: the group that
+// has waited longest is written first, however hot the others are.
+type entryQueue []*entry
+
+func (q entryQueue) Len() int { return len(q) }
+func (q entryQueue) Less(i, j int) bool {
+	return q[i].next.firstPending.Before(q[j].next.firstPending)
+}
+func (q entryQueue) Swap(i, j int) {
+	q[i], q[j] = q[j], q[i]
+	q[i].index, q[j].index = i, j
+}
+func (q *entryQueue) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*q)
+	*q = append(*q, e)
+}
+func (q *entryQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*q = old[:len(old)-1]
+	e.index = -1
+	return e
+}

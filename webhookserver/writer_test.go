@@ -1,0 +1,76 @@
+package webhookserver
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// The queue hands out the update that has waited longest, whatever the
+// traffic of the others, and a failed update keeps its place.
+func TestWriterFIFO(t *testing.T) {
+	w := NewWriter(nil, nil, eventSink{}, 1, 1, 3, logr.Discard())
+	clock := time.Unix(0, 0)
+	w.now = func() time.Time { clock = clock.Add(time.Second); return clock }
+	key := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: n} }
+	merge := func(n string, seq int64) {
+		t.Helper()
+		if err := w.Merge([]types.NamespacedName{key(n)}, msg(seq, 0, n), 0, "", false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pop := func(want string) (*entry, *update) {
+		t.Helper()
+		e, u := w.pop()
+		if e == nil || e.key.Name != want {
+			t.Fatalf("popped %v, want %s", e, want)
+		}
+		return e, u
+	}
+
+	merge("hot", 1) // t1
+	merge("cold", 1)
+	for i := int64(2); i < 100; i++ {
+		merge("hot", i) // coalesced: hot keeps its first-pending time
+	}
+	e, u := pop("hot")
+	if u.msgSeq != 99 || u.callbacks != 99 {
+		t.Fatalf("hot update seq=%d callbacks=%d, want 99 and 99", u.msgSeq, u.callbacks)
+	}
+	merge("hot", 100) // arrives while hot is being written
+	w.finish(e, u, nil)
+	pop("cold") // waited longer than hot's new update
+	e, u = pop("hot")
+	if u.msgSeq != 100 {
+		t.Fatalf("seq %d, want 100", u.msgSeq)
+	}
+
+	merge("third", 1)
+	merge("hot", 101) // during the failing write
+	w.finish(e, u, errors.New("API server down"))
+	e, u = pop("hot") // the failed update keeps its original place
+	if u.msgSeq != 101 || u.callbacks != 2 {
+		t.Fatalf("after a failure: seq=%d callbacks=%d, want 101 and 2 (folded)", u.msgSeq, u.callbacks)
+	}
+	w.finish(e, u, nil)
+	pop("third")
+
+	// Bound: cold's entry is still in flight (popped, not finished), third too.
+	if got := w.Pending(); got != 2 {
+		t.Fatalf("pending %d, want 2", got)
+	}
+	merge("a", 1)
+	if err := w.Merge([]types.NamespacedName{key("b")}, msg(1, 0, "b"), 0, "", false); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Merge past the bound: %v, want ErrBusy", err)
+	}
+	// All or nothing: a callback for a pending and a new group is refused whole.
+	if err := w.Merge([]types.NamespacedName{key("a"), key("b")}, msg(2, 0, "x"), 0, "", false); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Merge past the bound: %v, want ErrBusy", err)
+	}
+	if w.entries[key("a")].next.msgSeq != 1 {
+		t.Fatal("a refused callback changed a pending update")
+	}
+}
