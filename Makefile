@@ -30,6 +30,7 @@ HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 ## Test settings. Two cores: keep parallelism modest.
 GO_TEST_FLAGS ?= -p 2
 GINKGO_FLAGS ?=
+FUZZTIME ?= 20s
 
 ##@ General
 
@@ -75,6 +76,10 @@ verify-generated: manifests generate ## Fail when `make manifests generate` chan
 .PHONY: test
 test: manifests generate fmt vet envtest helm ## Run every test: unit, envtest suites and e2e, on a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" HELM="$(HELM)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out $(GINKGO_FLAGS)
+
+.PHONY: fuzz
+fuzz: ## Fuzz the callback decoder and merge for FUZZTIME (default 20s).
+	go test ./webhookserver/ -run '^$$' -fuzz '^FuzzDecodeMerge$$' -fuzztime $(FUZZTIME)
 
 .PHONY: test-e2e
 test-e2e: envtest helm ## Run only the e2e suite: helm install into a real API server, the manager as the chart's ServiceAccount.

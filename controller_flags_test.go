@@ -1,8 +1,6 @@
 package main
 
 import (
-	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,16 +8,11 @@ import (
 	"time"
 )
 
+// parseControllerFlags parses args after a valid --sdkappid, which the
+// controller's flags share with the receiver's.
 func parseControllerFlags(t *testing.T, args ...string) (*options, error) {
 	t.Helper()
-	var o options
-	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	o.bind(fs)
-	if err := fs.Parse(append([]string{"--sdkappid=1400000000"}, args...)); err != nil {
-		return &o, err
-	}
-	return &o, o.validate()
+	return parseOptions(t, append([]string{"--sdkappid=1400000000"}, args...)...)
 }
 
 func TestControllerFlagValidation(t *testing.T) {

@@ -1,26 +1,12 @@
 package main
 
 import (
-	"flag"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-func parseOptions(t *testing.T, args ...string) (*options, error) {
-	t.Helper()
-	var o options
-	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	o.bind(fs)
-	if err := fs.Parse(args); err != nil {
-		return &o, err
-	}
-	return &o, o.validate()
-}
 
 func TestWebhookFlagValidation(t *testing.T) {
 	dir := t.TempDir()

@@ -16,20 +16,9 @@ mod="$here/envtest"
 
 "$here/build-envtest.sh" "$out"
 
-k8s_version=$(awk '$1=="k8s.io/kubernetes"{print $2; exit}' "$mod/go.mod")
-major=$(echo "${k8s_version#v}" | cut -d. -f1)
-minor=$(echo "${k8s_version#v}" | cut -d. -f2)
+source "$here/k8s-ldflags.sh"
 out=$(cd "$out" && pwd)
 cd "$mod"
-
-ldflags="-s -w \
- -X k8s.io/component-base/version.gitVersion=${k8s_version} \
- -X k8s.io/component-base/version.gitMajor=${major} \
- -X k8s.io/component-base/version.gitMinor=${minor} \
- -X k8s.io/component-base/version.gitTreeState=clean \
- -X k8s.io/client-go/pkg/version.gitVersion=${k8s_version} \
- -X k8s.io/client-go/pkg/version.gitMajor=${major} \
- -X k8s.io/client-go/pkg/version.gitMinor=${minor}"
 
 pkgs=()
 for name in kube-controller-manager kube-scheduler kubelet kube-proxy; do
