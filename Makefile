@@ -85,6 +85,10 @@ fuzz: ## Fuzz the callback decoder and merge for FUZZTIME (default 20s).
 test-e2e: envtest helm ## Run only the e2e suite: helm install into a real API server, the manager as the chart's ServiceAccount.
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" HELM="$(HELM)" go test ./test/e2e/ -v -ginkgo.v $(GINKGO_FLAGS)
 
+.PHONY: test-reliability
+test-reliability: envtest ## Run the reliability suite: API server restart, SIGTERM/SIGKILL, two replicas, IM and callback faults, hostile input (real processes; minutes).
+	CHATGROUP_RELIABILITY_TEST=1 KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/reliability/ -count=1 -timeout 20m -v -ginkgo.v $(GINKGO_FLAGS)
+
 ##@ Build
 
 .PHONY: build
