@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/attrmerge"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
@@ -118,12 +119,12 @@ func applyObservation(st *imv1alpha1.ChatGroupStatus, obs observation) (destroye
 			}
 		}
 	}
-	if obs.attrsRead && et.Attributes <= ms && !sameAttrs(st.Attributes, obs.attrs) {
-		st.Attributes = nil
-		if len(obs.attrs) > 0 {
-			st.Attributes = obs.attrs
-		}
-		et.Attributes = ms
+	// A read is the whole map at the time of the read: a replacement, ordered
+	// against callbacks by the same rule the receiver uses.
+	if obs.attrsRead && !sameAttrs(st.Attributes, obs.attrs) {
+		var d attrmerge.Delta
+		d.Replace(obs.attrs, ms)
+		d.Apply(st)
 	}
 	return false
 }

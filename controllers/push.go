@@ -3,13 +3,13 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"maps"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/attrmerge"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
@@ -176,9 +176,9 @@ func recordCreated(st *imv1alpha1.ChatGroupStatus, req tim.CreateGroupRequest, a
 	put(&st.Notification, &et.Notification, req.Notification, at)
 	put(&st.FaceURL, &et.FaceURL, req.FaceURL, at)
 	put(&st.Owner, &et.Owner, req.OwnerAccount, at)
-	if et.Attributes <= at {
-		st.Attributes, et.Attributes = nil, at // a new group has none
-	}
+	var none attrmerge.Delta
+	none.Replace(nil, at) // a new group has no attributes
+	none.Apply(st)
 }
 
 func recordInfo(st *imv1alpha1.ChatGroupStatus, d infoDiff, at int64) {
@@ -195,8 +195,10 @@ func recordInfo(st *imv1alpha1.ChatGroupStatus, d infoDiff, at int64) {
 	}
 }
 
+// recordAttrs records that the map was made exactly want at time at; a
+// change a callback reports with a later time still wins.
 func recordAttrs(st *imv1alpha1.ChatGroupStatus, want map[string]string, at int64) {
-	if st.EventTimes.Attributes <= at {
-		st.Attributes, st.EventTimes.Attributes = maps.Clone(want), at
-	}
+	var d attrmerge.Delta
+	d.Replace(want, at)
+	d.Apply(st)
 }

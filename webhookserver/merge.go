@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/attrmerge"
 )
 
 // This file holds the pure merge rules: how a callback folds into a pending
@@ -34,24 +35,6 @@ import (
 type stamped struct {
 	value string
 	at    int64
-}
-
-// attrEntry is the latest operation on one attribute key.
-type attrEntry struct {
-	value   string
-	deleted bool
-	at      int64
-}
-
-// attrDelta collapses a run of attribute operations. Operations are
-// accepted only in non-decreasing time order, so the run equals: maybe discard
-// the base map (the last set or clear, at replaceAt), then per key the latest
-// upsert or delete.
-type attrDelta struct {
-	replaced  bool
-	replaceAt int64
-	keys      map[string]attrEntry
-	at        int64 // time of the newest accepted operation
 }
 
 // eventKind is a kind of change worth a Kubernetes Event.
@@ -87,7 +70,7 @@ type update struct {
 
 	name, introduction, notification, faceURL, owner *stamped
 
-	attrs *attrDelta
+	attrs *attrmerge.Delta
 
 	// created is set by Group.CallbackAfterCreateGroup.
 	created *createInfo
@@ -167,9 +150,9 @@ func (u *update) add(cb any, at int64, platform string, now time.Time) {
 		}
 	case *AfterGroupAttrChanged:
 		if u.attrs == nil {
-			u.attrs = &attrDelta{keys: map[string]attrEntry{}}
+			u.attrs = &attrmerge.Delta{}
 		}
-		if u.attrs.addOp(m.OptionType, m.GroupAttr, at) {
+		if addAttrOp(u.attrs, m.OptionType, m.GroupAttr, at) {
 			n.what = fmt.Sprintf("%s %d attribute(s)", m.OptionType, len(m.GroupAttr))
 			u.notes[eventAttributes] = n
 		}
@@ -217,32 +200,33 @@ func (u *update) add(cb any, at int64, platform string, now time.Time) {
 	}
 }
 
-// addOp folds one attribute operation in; false when it is older than the
-// last accepted one and is dropped.
-func (d *attrDelta) addOp(op string, attrs []GroupAttr, at int64) bool {
-	if at < d.at {
-		return false
-	}
-	d.at = at
+// addAttrOp folds one attribute callback into d; false when it is older than
+// what d (or, later, status) already holds and so changes nothing. The order
+// of operations on different keys does not matter: see internal/attrmerge.
+func addAttrOp(d *attrmerge.Delta, op string, attrs []GroupAttr, at int64) bool {
 	switch op {
-	case AttrSet, AttrClear:
-		d.replaced, d.replaceAt = true, at
-		d.keys = make(map[string]attrEntry, len(attrs))
-		if op == AttrSet {
-			for _, a := range attrs {
-				d.keys[a.Key] = attrEntry{value: a.Value, at: at}
-			}
+	case AttrSet:
+		m := make(map[string]string, len(attrs))
+		for _, a := range attrs {
+			m[a.Key] = a.Value
 		}
+		return d.Replace(m, at)
+	case AttrClear:
+		return d.Replace(nil, at)
 	case AttrModify:
+		m := make(map[string]string, len(attrs))
 		for _, a := range attrs {
-			d.keys[a.Key] = attrEntry{value: a.Value, at: at}
+			m[a.Key] = a.Value
 		}
+		return d.Upsert(m, at)
 	case AttrDelete:
+		keys := make([]string, 0, len(attrs))
 		for _, a := range attrs {
-			d.keys[a.Key] = attrEntry{deleted: true, at: at}
+			keys = append(keys, a.Key)
 		}
+		return d.Delete(keys, at)
 	}
-	return true
+	return false
 }
 
 // absorb folds n, which was merged after u, into u. It is used when a write
@@ -275,9 +259,9 @@ func (u *update) absorb(n *update) {
 	}
 	if n.attrs != nil {
 		if u.attrs == nil {
-			u.attrs = &attrDelta{keys: map[string]attrEntry{}}
+			u.attrs = &attrmerge.Delta{}
 		}
-		u.attrs.absorb(n.attrs)
+		u.attrs.Absorb(n.attrs)
 	}
 	if n.created != nil && (u.created == nil || n.created.at >= u.created.at) {
 		u.created = n.created
@@ -292,22 +276,6 @@ func (u *update) absorb(n *update) {
 			u.notes[k] = nt
 		}
 	}
-}
-
-// absorb keeps only n's operations not older than everything in d, as
-// addOp would have done had they arrived one by one.
-func (d *attrDelta) absorb(n *attrDelta) {
-	base := d.at
-	if n.replaced && n.replaceAt >= base {
-		d.replaced, d.replaceAt = true, n.replaceAt
-		d.keys = map[string]attrEntry{}
-	}
-	for k, e := range n.keys {
-		if e.at >= base {
-			d.keys[k] = e
-		}
-	}
-	d.at = max(d.at, n.at)
 }
 
 // apply lands u on st and reports which event kinds changed something.
@@ -337,7 +305,7 @@ func (u *update) apply(st *imv1alpha1.ChatGroupStatus) (kinds [numEventKinds]boo
 	kinds[eventInfo] = info
 	kinds[eventOwner] = applyStamped(u.owner, &st.Owner, &et.Owner)
 	if u.attrs != nil {
-		kinds[eventAttributes] = u.attrs.apply(st)
+		kinds[eventAttributes] = u.attrs.Apply(st)
 	}
 	if c := u.created; c != nil {
 		if c.appData != nil {
@@ -374,50 +342,6 @@ func applyStamped(s *stamped, dst *string, at *int64) bool {
 	changed := *dst != s.value
 	*dst = s.value
 	return changed
-}
-
-// apply lands the attribute operations not older than
-// status.eventTimes.attributes; older ones are dropped.
-func (d *attrDelta) apply(st *imv1alpha1.ChatGroupStatus) bool {
-	last := st.EventTimes.Attributes
-	if d.at < last {
-		return false
-	}
-	m := map[string]string{}
-	if !d.replaced || d.replaceAt < last {
-		for k, v := range st.Attributes {
-			m[k] = v
-		}
-	}
-	for k, e := range d.keys {
-		if e.at < last {
-			continue
-		}
-		if e.deleted {
-			delete(m, k)
-		} else {
-			m[k] = e.value
-		}
-	}
-	st.EventTimes.Attributes = d.at
-	changed := !equalMaps(m, st.Attributes)
-	if len(m) == 0 {
-		m = nil
-	}
-	st.Attributes = m
-	return changed
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 // message is the Event text: what changed, by whom, from which platform.

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 )
 
@@ -66,19 +68,19 @@ func TestMergeAttributes(t *testing.T) {
 		baseAt int64
 		ops    []any
 		want   map[string]string
-		wantAt int64
+		wantAt int64 // eventTimes.attributes: the last whole-map replacement
 	}{
 		{"set replaces", map[string]string{"old": "x"}, 0,
 			[]any{attrOp(AttrSet, 10, "a", "1", "b", "2")}, map[string]string{"a": "1", "b": "2"}, 10},
 		{"set modify delete", nil, 0,
 			[]any{attrOp(AttrSet, 10, "a", "1", "b", "2"), attrOp(AttrModify, 20, "b", "3", "c", "4"), attrOp(AttrDelete, 30, "a", "")},
-			map[string]string{"b": "3", "c": "4"}, 30},
+			map[string]string{"b": "3", "c": "4"}, 10},
 		{"modify upserts onto base", map[string]string{"a": "1"}, 5,
-			[]any{attrOp(AttrModify, 10, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 10},
+			[]any{attrOp(AttrModify, 10, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 5},
 		{"clear empties", map[string]string{"a": "1"}, 5,
 			[]any{attrOp(AttrClear, 10)}, nil, 10},
 		{"clear then modify", map[string]string{"a": "1"}, 5,
-			[]any{attrOp(AttrClear, 10), attrOp(AttrModify, 11, "z", "9")}, map[string]string{"z": "9"}, 11},
+			[]any{attrOp(AttrClear, 10), attrOp(AttrModify, 11, "z", "9")}, map[string]string{"z": "9"}, 10},
 		{"older op in pending dropped", nil, 0,
 			[]any{attrOp(AttrSet, 20, "a", "1"), attrOp(AttrModify, 15, "b", "2")}, map[string]string{"a": "1"}, 20},
 		{"equal time: the later arrival wins", nil, 0,
@@ -88,9 +90,20 @@ func TestMergeAttributes(t *testing.T) {
 		{"op older than applied dropped", map[string]string{"a": "1"}, 50,
 			[]any{attrOp(AttrClear, 40)}, map[string]string{"a": "1"}, 50},
 		{"only ops newer than applied land", map[string]string{"a": "1"}, 50,
-			[]any{attrOp(AttrSet, 40, "x", "x"), attrOp(AttrModify, 60, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 60},
+			[]any{attrOp(AttrSet, 40, "x", "x"), attrOp(AttrModify, 60, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 50},
 		{"delete of a missing key", map[string]string{"a": "1"}, 0,
-			[]any{attrOp(AttrDelete, 10, "nope", "")}, map[string]string{"a": "1"}, 10},
+			[]any{attrOp(AttrDelete, 10, "nope", "")}, map[string]string{"a": "1"}, 0},
+		// Per key: a late operation on one key is not dropped because a newer
+		// one on another key landed first (callbacks arrive out of order).
+		{"late op on another key lands", map[string]string{"a": "1"}, 0,
+			[]any{attrOp(AttrModify, 20, "b", "2"), attrOp(AttrModify, 10, "a", "9")}, map[string]string{"a": "9", "b": "2"}, 0},
+		{"late op on the same key dropped", nil, 0,
+			[]any{attrOp(AttrModify, 20, "a", "new"), attrOp(AttrModify, 10, "a", "old")}, map[string]string{"a": "new"}, 0},
+		{"late modify of a key deleted later dropped", map[string]string{"a": "1"}, 0,
+			[]any{attrOp(AttrDelete, 20, "a", ""), attrOp(AttrModify, 10, "a", "9")}, nil, 0},
+		{"late modify newer than a set lands on it", nil, 0,
+			[]any{attrOp(AttrSet, 10, "a", "1"), attrOp(AttrModify, 30, "c", "3"), attrOp(AttrModify, 20, "b", "2")},
+			map[string]string{"a": "1", "b": "2", "c": "3"}, 10},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,7 +214,7 @@ func TestAbsorbEqualsSequentialMerge(t *testing.T) {
 
 func equalStatus(a, b imv1alpha1.ChatGroupStatus) bool {
 	return a.LastMessageSeq == b.LastMessageSeq && a.LastMessageFrom == b.LastMessageFrom &&
-		maps.Equal(a.Attributes, b.Attributes) && a.EventTimes == b.EventTimes &&
+		maps.Equal(a.Attributes, b.Attributes) && equality.Semantic.DeepEqual(a.EventTimes, b.EventTimes) &&
 		a.Name == b.Name && a.Notification == b.Notification && a.Owner == b.Owner &&
 		a.MemberCount == b.MemberCount && a.Destroyed == b.Destroyed
 }

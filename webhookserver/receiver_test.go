@@ -207,7 +207,7 @@ var _ = Describe("ordering", func() {
 		Expect(st.LastMessageTime.Unix()).To(BeEquivalentTo(1_700_000_009))
 	})
 
-	It("applies set, modify, delete and clear in EventTime order and drops older operations", func() {
+	It("applies set, modify, delete and clear in IM's EventTime order, whatever the arrival order", func() {
 		const groupID = "@TGS#ORDERATTR"
 		key := newChatGroup(newNamespace(), "attrs", groupID)
 		waitCached(groupID, 1, shared)
@@ -230,10 +230,20 @@ var _ = Describe("ordering", func() {
 		Expect(attrsNow()).To(Equal(map[string]string{"b": "3", "c": "4"}))
 
 		rv := resourceVersion(key)()
-		op(AttrModify, 1500, "z", "late") // older than the last applied (3000)
-		op(AttrClear, 2999)               // older than the last applied too
+		op(AttrModify, 1500, "b", "stale") // b was modified at 2000
+		op(AttrModify, 2500, "a", "stale") // a was deleted at 3000
+		op(AttrSet, 900, "s", "stale")     // the map was set at 1000
 		Expect(attrsNow()).To(Equal(map[string]string{"b": "3", "c": "4"}))
 		Expect(resourceVersion(key)()).To(Equal(rv), "a stale operation must not even cost a write")
+
+		// A late operation on another key takes its place in IM's order:
+		// set(1000) modify z(1500) modify b,c(2000) delete a(3000).
+		op(AttrModify, 1500, "z", "late")
+		Expect(attrsNow()).To(Equal(map[string]string{"b": "3", "c": "4", "z": "late"}))
+		// A late clear wipes what came before it, not what came after.
+		op(AttrModify, 3500, "d", "after")
+		op(AttrClear, 2999)
+		Expect(attrsNow()).To(Equal(map[string]string{"d": "after"}))
 
 		op(AttrClear, 4000)
 		Expect(attrsNow()).To(BeEmpty())

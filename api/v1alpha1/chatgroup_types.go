@@ -154,9 +154,17 @@ type EventTimes struct {
 	// owner is the EventTime of the last applied owner change.
 	// +optional
 	Owner int64 `json:"owner,omitempty"`
-	// attributes is the EventTime of the last applied attribute operation.
+	// attributes is the EventTime of the last operation that replaced the
+	// whole attribute map: a set, a clear, or a read through the REST API.
+	// Operations older than it are dropped.
 	// +optional
 	Attributes int64 `json:"attributes,omitempty"`
+	// attributeKeys is, per key, the EventTime of the last upsert or delete
+	// newer than attributes; a deleted key keeps its time here so that a
+	// late, older operation on it is dropped. Keys not listed share the time
+	// in attributes.
+	// +optional
+	AttributeKeys map[string]int64 `json:"attributeKeys,omitempty"`
 	// members is the EventTime of the last applied member join or exit.
 	// +optional
 	Members int64 `json:"members,omitempty"`

@@ -107,13 +107,10 @@ var _ = Describe("callback faults from the IM backend", Ordered, func() {
 			dups, membersOff)
 	})
 
-	// Two attribute changes of different keys, reordered, cannot both land:
-	// status keeps one event time for the whole map, so the older change is
-	// dropped as stale when it arrives second (DESIGN: "an operation older
-	// than the last applied one is dropped"). The resync heals it; exact
-	// state from callbacks alone needs per-key event times in status (an API
-	// change, see the report).
-	It("reordered attribute changes of different keys: healed by one resync", func() {
+	// Attribute changes of different keys, reordered: each key is ordered by
+	// its own event time (internal/attrmerge), so all of them land from the
+	// callbacks alone; no resync is needed.
+	It("reordered attribute changes of different keys: exact from callbacks alone", func() {
 		before := fake.CallbackStats()
 		fake.SetCallbackFaults(timfake.Faults{Reorder: 0.5})
 		u := owner()
@@ -129,23 +126,12 @@ var _ = Describe("callback faults from the IM backend", Ordered, func() {
 		// nothing is pending, status holds all the receiver will make of them.
 		Eventually(func() (float64, error) { return m.metric("chatgroup_webhook_pending_groups", "") }).
 			WithTimeout(30 * time.Second).Should(BeZero())
-		off := 0
 		for _, id := range groups {
 			snap, _ := fake.Group(id)
-			if !equalAttrs(getCG(ns, id).Status.Attributes, snap.Attributes) {
-				off++
-			}
+			Expect(getCG(ns, id).Status.Attributes).To(Equal(snap.Attributes), "attributes of %s from callbacks alone", id)
 		}
-		resyncAll()
-		Eventually(func(g Gomega) {
-			for _, id := range groups {
-				expectStatusMatchesFake(g, ns, id, true)
-			}
-		}).WithTimeout(60 * time.Second).Should(Succeed())
-		report("Callback reordering of attribute changes | 24 attribute modifies of different keys on 3 groups, 50%% of callbacks held back behind the next | from callbacks alone the attributes were wrong in %d of 3 groups (an older change of another key arriving second is dropped as stale); exact after one resync (annotation)", off)
+		report("Callback reordering of attribute changes | 24 attribute modifies of different keys on 3 groups, 50%% of callbacks held back behind the next | attributes equal the fake's in 3 of 3 groups from callbacks alone (per-key event times), no resync")
 	})
-
-	PIt("reordered attribute changes of different keys: exact from callbacks alone (needs per-key event times in status; today healed by the resync)", func() {})
 
 	It("drops: healed by one resync", func() {
 		before := fake.CallbackStats()

@@ -155,12 +155,10 @@ var _ = Describe("two replicas with leader election behind one address", func() 
 		hits := proxy.hitCounts()
 		Expect(hits[0]).To(BeNumerically(">", 5))
 		Expect(hits[1]).To(BeNumerically(">", 5))
-		// Attributes are left out here: status keeps one event time for the
-		// whole attribute map, so when the replica holding older changes of
-		// other keys writes second, they are dropped as stale (see the
-		// Pending spec below). The resync at the end heals them.
+		// Attributes included: each key is ordered by its own event time, so
+		// interleaved batches from two replicas land exactly.
 		Eventually(func(g Gomega) {
-			matchFake(g, ns, observed, true, false)
+			matchFake(g, ns, observed, true, true)
 			expectStatusMatchesFake(g, ns, enforced, false)
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		attrsExact := func() bool {
@@ -197,13 +195,12 @@ var _ = Describe("two replicas with leader election behind one address", func() 
 			expectStatusMatchesFake(g, ns, observed, true)
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		hits = proxy.hitCounts()
-		report("Two replicas | 2 managers with --leader-elect behind a round-robin proxy; %d spec renames; 30 messages, attribute changes, joins; then SIGKILL of the leader and one more rename | callbacks split %d/%d between replicas; seq, info and member count equal the fake's truth from callbacks alone; attributes from callbacks alone exact: %v (not guaranteed, see Pending), exact after one resync by the new leader; exactly %d modify_group_base_info for %d renames (only the leader pushes); follower became leader %.1fs after the kill (lease 15s; client-go's bound lease + 2 retry periods = 19s); the rename after the kill reached IM exactly once",
+		report("Two replicas | 2 managers with --leader-elect behind a round-robin proxy; %d spec renames; 30 messages, attribute changes, joins; then SIGKILL of the leader and one more rename | callbacks split %d/%d between replicas; seq, info and member count equal the fake's truth from callbacks alone; attributes from callbacks alone exact: %v, and after one resync by the new leader; exactly %d modify_group_base_info for %d renames (only the leader pushes); follower became leader %.1fs after the kill (lease 15s; client-go's bound lease + 2 retry periods = 19s); the rename after the kill reached IM exactly once",
 			renames, hits[0], hits[1], attrsBefore, renames, renames, takeover.Seconds())
 	})
 })
 
 var _ = Describe("two replicas, attributes from callbacks alone", func() {
-	PIt("are exact when the two replicas write interleaved batches of attribute changes (needs per-key event times in status; today healed by the resync)", func() {})
 })
 
 // rename sets spec.name and waits until the IM backend has it.
