@@ -200,25 +200,25 @@ func (u *update) add(cb any, at int64, platform string, now time.Time) {
 	}
 }
 
+func attrMap(attrs []GroupAttr) map[string]string {
+	m := make(map[string]string, len(attrs))
+	for _, a := range attrs {
+		m[a.Key] = a.Value
+	}
+	return m
+}
+
 // addAttrOp folds one attribute callback into d; false when it is older than
 // what d (or, later, status) already holds and so changes nothing. The order
 // of operations on different keys does not matter: see internal/attrmerge.
 func addAttrOp(d *attrmerge.Delta, op string, attrs []GroupAttr, at int64) bool {
 	switch op {
 	case AttrSet:
-		m := make(map[string]string, len(attrs))
-		for _, a := range attrs {
-			m[a.Key] = a.Value
-		}
-		return d.Replace(m, at)
+		return d.Replace(attrMap(attrs), at)
 	case AttrClear:
 		return d.Replace(nil, at)
 	case AttrModify:
-		m := make(map[string]string, len(attrs))
-		for _, a := range attrs {
-			m[a.Key] = a.Value
-		}
-		return d.Upsert(m, at)
+		return d.Upsert(attrMap(attrs), at)
 	case AttrDelete:
 		keys := make([]string, 0, len(attrs))
 		for _, a := range attrs {
