@@ -11,6 +11,7 @@ import (
 
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/timmetrics"
 )
 
 // controllerFlags are the ChatGroup controller's command-line settings (see
@@ -78,7 +79,7 @@ func (o *controllerFlags) options(sdkAppID uint64) (controllers.Options, error) 
 	}
 	c, err := tim.New(tim.Config{
 		Endpoint: o.imEndpoint, SDKAppID: sdkAppID, AdminIdentifier: o.adminIdentifier,
-		SecretKey: o.secretKey, QPS: o.imQPS,
+		SecretKey: o.secretKey, QPS: o.imQPS, Observer: timmetrics.New(),
 	})
 	if err != nil {
 		return opts, fmt.Errorf("IM REST client: %w", err)

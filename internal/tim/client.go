@@ -75,6 +75,9 @@ type Config struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives retry notes at debug level; nil discards them.
 	Logger *slog.Logger
+	// Observer is told about attempts, retries and rate-limiter waits, for
+	// metrics; nil observes nothing.
+	Observer Observer
 }
 
 // Client calls the IM REST API. It is safe for concurrent use.
@@ -92,6 +95,7 @@ type Client struct {
 	sleep       func(context.Context, time.Duration) error
 	sigs        *sigCache
 	log         *slog.Logger
+	obs         Observer
 }
 
 // New validates cfg and builds a Client.
@@ -177,6 +181,10 @@ func New(cfg Config) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	c := &Client{
 		endpoint:    strings.TrimRight(endpoint, "/"),
 		appID:       strconv.FormatUint(cfg.SDKAppID, 10),
@@ -190,6 +198,7 @@ func New(cfg Config) (*Client, error) {
 		now:         now,
 		sleep:       sleep,
 		log:         log,
+		obs:         obs,
 	}
 	c.sigs = newSigCache(cfg.SDKAppID, cfg.SecretKey, admin, ttl, now)
 	// Fail now, not on the first call, if no ticket can be made.
@@ -263,7 +272,9 @@ func (c *Client) call(ctx context.Context, service, command string, in, out any)
 		if err != nil {
 			return fmt.Errorf("tim: %s: making UserSig: %w", cmd, err)
 		}
+		start := c.now()
 		err = c.once(ctx, cmd, sig, body, out)
+		c.obs.Attempt(cmd, attemptResult(err), c.now().Sub(start))
 		if err == nil {
 			return nil
 		}
@@ -281,6 +292,7 @@ func (c *Client) call(ctx context.Context, service, command string, in, out any)
 			refreshedSig = true
 			c.sigs.invalidate(sig)
 			c.log.Debug("tim: UserSig refused as expired, regenerating", "command", cmd)
+			c.obs.Retry(cmd, RetryUserSigExpired)
 			continue
 		}
 		if !retryable(err) || retries >= c.maxRetries {
@@ -293,6 +305,7 @@ func (c *Client) call(ctx context.Context, service, command string, in, out any)
 			return err
 		}
 		c.log.Debug("tim: retrying", "command", cmd, "code", e.Code, "httpStatus", e.HTTPStatus, "attempt", retries, "delay", d)
+		c.obs.Retry(cmd, retryReason(err))
 		if serr := c.sleep(ctx, d); serr != nil {
 			return fmt.Errorf("%w (gave up retrying: %w)", err, serr)
 		}
@@ -315,8 +328,12 @@ func (c *Client) wait(ctx context.Context) error {
 		r.CancelAt(now)
 		return fmt.Errorf("a %v wait would pass the deadline: %w", d, context.DeadlineExceeded)
 	}
-	if err := c.sleep(ctx, d); err != nil {
-		r.CancelAt(c.now())
+	err := c.sleep(ctx, d)
+	// Measured rather than d: a wait cut short by ctx still cost its time.
+	waited := c.now()
+	c.obs.RateLimitWait(waited.Sub(now))
+	if err != nil {
+		r.CancelAt(waited)
 		return err
 	}
 	return nil

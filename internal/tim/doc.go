@@ -17,7 +17,12 @@
 // UserSig until it nears expiry.
 //
 // Secrets never leave the client: the secret key, the UserSig and the request
-// URL (whose query holds the UserSig) appear in no error and no log line.
+// URL (whose query holds the UserSig) appear in no error, no log line and
+// nothing given to Config.Observer.
+//
+// Config.Observer sees every HTTP attempt, retry and rate-limiter wait with
+// bounded strings only, so that a metrics package can count them without
+// this one depending on Prometheus.
 //
 // # Endpoints
 //
