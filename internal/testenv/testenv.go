@@ -5,8 +5,10 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -95,4 +97,16 @@ func Start(opts ...Option) (*Env, error) {
 	// would make them measure the rate limiter instead of the code.
 	cfg.QPS, cfg.Burst = 500, 1000
 	return &Env{Environment: env, Config: cfg, Scheme: scheme}, nil
+}
+
+// FreeLoopbackAddr returns a loopback address with a port nothing listens
+// on, for a server a test starts in another process. Another process may
+// take the port before it is used; on a test machine that is rare enough.
+func FreeLoopbackAddr() (string, error) {
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	return addr, l.Close()
 }

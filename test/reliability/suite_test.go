@@ -17,7 +17,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -151,10 +150,8 @@ var _ = AfterSuite(func() {
 // freeLoopbackAddr returns a loopback address with a port nothing listens on.
 func freeLoopbackAddr() string {
 	GinkgoHelper()
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	addr, err := testenv.FreeLoopbackAddr()
 	Expect(err).NotTo(HaveOccurred())
-	addr := l.Addr().String()
-	Expect(l.Close()).To(Succeed())
 	return addr
 }
 
