@@ -18,7 +18,7 @@ import (
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
-	"github.com/chatgroup-operator/chatgroup-operator/internal/index"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
 	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
 )
 
@@ -99,6 +99,7 @@ func run(args []string) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
+		Cache:                         cacheconfig.Options(),
 		Metrics:                       metricsserver.Options{BindAddress: opts.metricsAddr},
 		HealthProbeBindAddress:        opts.probeAddr,
 		LeaderElection:                opts.leaderElect,
@@ -111,10 +112,6 @@ func run(args []string) error {
 	}
 
 	ctx := ctrl.SetupSignalHandler()
-	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
-		return fmt.Errorf("registering field indexes: %w", err)
-	}
-
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func (o *webhookFlags) bind(fs *flag.FlagSet) {
 		"Namespace where ChatGroups (managementPolicy Observe) are created for groups no ChatGroup declares; empty: such callbacks are ignored.")
 	fs.Float64Var(&o.writeQPS, "status-write-qps", webhookserver.DefaultWriteQPS,
 		"Most ChatGroup status writes per second made by the callback receiver.")
-	fs.IntVar(&o.writeBurst, "status-write-burst", 10,
+	fs.IntVar(&o.writeBurst, "status-write-burst", webhookserver.DefaultWriteBurst,
 		"Status writes the callback receiver may make at once above --status-write-qps.")
 	fs.IntVar(&o.maxPendingGroups, "max-pending-groups", webhookserver.DefaultMaxPendingGroups,
 		"Most ChatGroups with unwritten callback updates; past it callbacks are answered 503.")

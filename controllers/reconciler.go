@@ -145,8 +145,7 @@ type Reconciler struct {
 	enqueue chan event.TypedGenericEvent[*imv1alpha1.ChatGroup]
 }
 
-// Setup builds the reconciler and the resync, and adds both to mgr. The
-// spec.groupID field index (internal/index) is not needed by the controller.
+// Setup builds the reconciler and the resync, and adds both to mgr.
 func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, *Resyncer, error) {
 	opts.defaults()
 	rec := opts.Recorder

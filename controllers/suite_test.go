@@ -24,7 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
-	"github.com/chatgroup-operator/chatgroup-operator/internal/index"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/timfake"
@@ -188,6 +188,7 @@ var _ = BeforeSuite(func() {
 
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
+		Cache:                  cacheconfig.Options(), // as main.go
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr(true)},
@@ -195,7 +196,6 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	ctx, c := context.WithCancel(context.Background())
 	cancel = c
-	Expect(index.Setup(ctx, mgr.GetFieldIndexer())).To(Succeed())
 	webhook, err = webhookserver.Setup(mgr, webhookserver.Options{
 		SDKAppID: appID, BindAddress: "127.0.0.1:0", Path: "/callback", WriteQPS: 500, WriteBurst: 100,
 	})

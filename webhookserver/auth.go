@@ -2,24 +2,24 @@ package webhookserver
 
 import (
 	"errors"
-	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
 )
 
-// authenticate applies the SdkAppid and Sign checks to the query. It returns
-// the HTTP status and a message that never contains the token or Sign.
-func (h *handler) authenticate(q url.Values, now time.Time) (int, string) {
-	id, err := strconv.ParseUint(q.Get("SdkAppid"), 10, 64)
+// authenticate applies the SdkAppid and Sign checks to the query's values.
+// It returns the HTTP status and a message that never contains the token or
+// Sign.
+func (h *handler) authenticate(sdkAppID, sign, requestTime string, now time.Time) (int, string) {
+	id, err := strconv.ParseUint(sdkAppID, 10, 64)
 	if err != nil || id != h.opts.SDKAppID {
 		return 403, "SdkAppid missing or not this app's"
 	}
 	if h.opts.Token == "" {
 		return 0, ""
 	}
-	err = callbacksign.Check(h.opts.Token, q.Get("Sign"), q.Get("RequestTime"), now, h.opts.MaxSkew)
+	err = callbacksign.Check(h.opts.Token, sign, requestTime, now, h.opts.MaxSkew)
 	switch {
 	case err == nil:
 		return 0, ""

@@ -65,6 +65,19 @@ func TestDecode(t *testing.T) {
 		{"clear", CmdAfterGroupAttrChanged, `{` + g + `,"OptionType":"clear"}`, "", nil},
 		{"owner change without new owner", CmdAfterChangeGroupOwner, `{` + g + `}`, "NewOwner_Account", nil},
 		{"not an object", CmdAfterSendMsg, `[1]`, "decoding", nil},
+		{"trailing garbage", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1} x`, "decoding", nil},
+		{"truncated", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1`, "decoding", nil},
+		// As encoding/json did: names match case-insensitively, a repeated
+		// name (in any case) keeps its last value, and invalid UTF-8
+		// becomes U+FFFD instead of losing the callback.
+		{"names case-insensitive", CmdAfterSendMsg, `{"groupid":"@TGS#1","msgSeq":7}`, "",
+			func(v any) bool { m := v.(*AfterSendMsg); return m.GroupID == "@TGS#1" && m.MsgSeq == 7 }},
+		{"repeated name in another case: last wins", CmdAfterSendMsg, `{"GroupId":"@TGS#1","groupid":"@TGS#2","MsgSeq":1}`, "",
+			func(v any) bool { return v.(*AfterSendMsg).GroupID == "@TGS#2" }},
+		{"repeated name: last wins", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1,"MsgSeq":2}`, "",
+			func(v any) bool { return v.(*AfterSendMsg).MsgSeq == 2 }},
+		{"invalid UTF-8 kept as U+FFFD", CmdAfterGroupInfoChanged, "{" + g + ",\"Name\":\"a\xffb\"}", "",
+			func(v any) bool { return *v.(*AfterGroupInfoChanged).Name == "a\uFFFDb" }},
 		{"unknown command", "Group.CallbackAfterRecallMsg", `{` + g + `}`, "not recorded", nil},
 	}
 	for _, tt := range tests {
@@ -111,14 +124,14 @@ func TestAuthenticateDocumentedExample(t *testing.T) {
 		{"stale", q("SdkAppid", "888888", "Sign", sign, "RequestTime", "1669872112"), at.Add(61 * time.Second), 401},
 	}
 	for _, tt := range tests {
-		if code, msg := h.authenticate(tt.q, tt.now); code != tt.want {
+		if code, msg := h.authenticate(tt.q.Get("SdkAppid"), tt.q.Get("Sign"), tt.q.Get("RequestTime"), tt.now); code != tt.want {
 			t.Errorf("%s: code %d (%s), want %d", tt.name, code, msg, tt.want)
 		} else if strings.Contains(msg, sign) || strings.Contains(msg, "xxxxyyyy") {
 			t.Errorf("%s: message leaks a secret: %s", tt.name, msg)
 		}
 	}
 	h.opts.Token = "" // no token: Sign is not checked
-	if code, _ := h.authenticate(q("SdkAppid", "888888"), at); code != 0 {
+	if code, _ := h.authenticate("888888", "", "", at); code != 0 {
 		t.Errorf("without a token a request with the right SdkAppid must pass, got %d", code)
 	}
 }

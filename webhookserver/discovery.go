@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 )
@@ -48,26 +47,17 @@ func DiscoveryName(groupID string) string {
 	return prefix + "-" + hex.EncodeToString(sum[:])[:8]
 }
 
-// targets returns the ChatGroups that claim groupID, from the cache index.
-// With discovery on and none claiming it, it returns the deterministic
-// name in the discovery namespace and discover=true: the writer creates
-// that ChatGroup before its first status write, so no API request is made
-// while IM waits for the answer (it gives up after 2 s).
-func (h *handler) targets(ctx context.Context, groupID string) (keys []types.NamespacedName, discover bool, err error) {
-	var list imv1alpha1.ChatGroupList
-	// Only the keys are read, so the cached objects are not copied: a deep
-	// copy of each ChatGroup, managedFields and all, on every callback was
-	// the largest allocation of the request path (make bench, pprof).
-	if err := h.cache.List(ctx, &list, client.MatchingFields{imv1alpha1.GroupIDIndex: groupID}, client.UnsafeDisableDeepCopy); err != nil {
-		return nil, false, err
-	}
-	for i := range list.Items {
-		keys = append(keys, client.ObjectKeyFromObject(&list.Items[i]))
-	}
+// targets returns the ChatGroups that claim groupID, from the routing
+// table. With discovery on and none claiming it, it returns the
+// deterministic name in the discovery namespace and discover=true: the
+// writer creates that ChatGroup before its first status write, so no API
+// request is made while IM waits for the answer (it gives up after 2 s).
+func (h *handler) targets(groupID string) (keys []types.NamespacedName, discover bool) {
+	keys = h.routes.lookup(groupID)
 	if len(keys) > 0 || h.opts.DiscoveryNamespace == "" {
-		return keys, false, nil
+		return keys, false
 	}
-	return []types.NamespacedName{{Namespace: h.opts.DiscoveryNamespace, Name: DiscoveryName(groupID)}}, true, nil
+	return []types.NamespacedName{{Namespace: h.opts.DiscoveryNamespace, Name: DiscoveryName(groupID)}}, true
 }
 
 // discover creates the ChatGroup for an undeclared group (Observe: the

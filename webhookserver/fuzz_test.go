@@ -15,7 +15,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
-	"github.com/chatgroup-operator/chatgroup-operator/internal/index"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
 )
 
@@ -54,16 +53,17 @@ func FuzzDecodeMerge(f *testing.F) {
 	}
 	key := types.NamespacedName{Namespace: "fuzz", Name: "g"}
 	c := fake.NewClientBuilder().WithScheme(scheme).
-		WithIndex(&imv1alpha1.ChatGroup{}, imv1alpha1.GroupIDIndex, index.GroupIDOf).
 		WithObjects(&imv1alpha1.ChatGroup{
 			ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
 			Spec:       imv1alpha1.ChatGroupSpec{GroupID: seedGroupID},
 		}).Build()
 	now := time.Unix(1670574414, 0)
+	rt := newRoutes()
+	rt.add(seedGroupID, key)
 
 	f.Fuzz(func(t *testing.T, cmd string, body []byte) {
 		w := NewWriter(c, c, eventSink{}, 1, 1, 10, logr.Discard())
-		h := &handler{opts: Options{SDKAppID: 1}, cache: c, writer: w,
+		h := &handler{opts: Options{SDKAppID: 1}, routes: rt, writer: w,
 			log: logr.Discard(), now: func() time.Time { return now }}
 		// A baseline, so that a refused request has state it could damage.
 		base := &AfterGroupAttrChanged{Common: Common{GroupID: seedGroupID, EventTime: 5}, OptionType: AttrSet,

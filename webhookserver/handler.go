@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // MaxBodyBytes is the largest callback body accepted (1 MiB).
@@ -27,7 +26,7 @@ type envelope struct {
 // handler receives IM callbacks: checks, decode, route, merge.
 type handler struct {
 	opts   Options
-	cache  client.Reader // the manager's cached client: no API request per callback
+	routes *routes // group ID -> ChatGroups, from the informer: no API request per callback
 	writer *Writer
 	log    logr.Logger
 	now    func() time.Time
@@ -78,24 +77,20 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 		}
 		return http.StatusBadRequest, resultBadRequest, "reading body failed"
 	}
-	q := r.URL.Query()
+	q := parseCallbackQuery(r.URL.RawQuery)
 	now := h.now()
-	if code, msg := h.authenticate(q, now); code != 0 {
+	if code, msg := h.authenticate(q.sdkAppID, q.sign, q.requestTime, now); code != 0 {
 		if code == http.StatusForbidden {
 			return code, resultForbidden, msg
 		}
 		return code, resultUnauth, msg
 	}
-	cb, code, result, info := decodeBody(q.Get("CallbackCommand"), body, cmd)
+	cb, code, result, info := decodeBody(q.command, body, cmd)
 	if cb == nil {
 		return code, result, info
 	}
 	c := cb.(interface{ common() *Common }).common()
-	keys, discover, err := h.targets(r.Context(), c.GroupID)
-	if err != nil {
-		h.log.Error(err, "finding the ChatGroup failed", "groupID", c.GroupID)
-		return http.StatusServiceUnavailable, resultError, "finding the ChatGroup failed"
-	}
+	keys, discover := h.targets(c.GroupID)
 	if len(keys) == 0 {
 		return http.StatusOK, resultUnclaimed, ""
 	}
@@ -104,7 +99,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 		// No EventTime: order by arrival, using the receive time.
 		at = h.arrivalStamp(now)
 	}
-	if err := h.writer.Merge(keys, cb, at, q.Get("OptPlatform"), discover); err != nil {
+	if err := h.writer.Merge(keys, cb, at, q.platform, discover); err != nil {
 		return http.StatusServiceUnavailable, resultBusy, err.Error()
 	}
 	return http.StatusOK, resultAccepted, ""
@@ -134,7 +129,7 @@ func decodeSlow(queryCmd string, body []byte, cmd *string) (cb any, code int, re
 	var head struct {
 		CallbackCommand string `json:"CallbackCommand"`
 	}
-	if err := json.Unmarshal(body, &head); err != nil {
+	if err := unmarshal(body, &head); err != nil {
 		return nil, http.StatusBadRequest, resultBadRequest, "body is not a JSON object"
 	}
 	*cmd = head.CallbackCommand
@@ -164,12 +159,18 @@ func isRecorded(cmd string) bool {
 	return false
 }
 
+// okBody is the answer to nearly every request, encoded once.
+var okBody, _ = json.Marshal(envelope{ActionStatus: "OK"})
+
 func reply(w http.ResponseWriter, code int, info string) {
-	env := envelope{ActionStatus: "OK", ErrorInfo: info}
-	if code != http.StatusOK {
-		env.ActionStatus, env.ErrorCode = "FAIL", code
+	b := okBody
+	if code != http.StatusOK || info != "" {
+		env := envelope{ActionStatus: "OK", ErrorInfo: info}
+		if code != http.StatusOK {
+			env.ActionStatus, env.ErrorCode = "FAIL", code
+		}
+		b, _ = json.Marshal(env)
 	}
-	b, _ := json.Marshal(env)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_, _ = w.Write(b)

@@ -49,7 +49,6 @@ const (
 	resultUnauth     = "unauthorized"
 	resultBadRequest = "bad_request"
 	resultBusy       = "busy"
-	resultError      = "error"
 )
 
 func init() {

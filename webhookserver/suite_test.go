@@ -27,8 +27,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
-	"github.com/chatgroup-operator/chatgroup-operator/internal/index"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
 )
 
@@ -147,6 +147,7 @@ func startReceiver(opts Options) *receiver {
 	r := &receiver{done: make(chan error, 1)}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
+		Cache:                  cacheconfig.Options(), // as main.go
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
@@ -160,7 +161,6 @@ func startReceiver(opts Options) *receiver {
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	Expect(index.Setup(ctx, mgr.GetFieldIndexer())).To(Succeed())
 	if opts.SDKAppID == 0 {
 		opts.SDKAppID = testAppID
 	}
@@ -276,16 +276,13 @@ func resourceVersion(key types.NamespacedName) func() string {
 	}
 }
 
-// waitCached waits until every receiver's cache index knows groupID, so a
+// waitCached waits until every receiver's routing table knows groupID, so a
 // callback right after the ChatGroup is created is not taken as unclaimed.
 func waitCached(groupID string, n int, rs ...*receiver) {
 	GinkgoHelper()
 	for _, r := range rs {
-		Eventually(func() int {
-			var l imv1alpha1.ChatGroupList
-			Expect(r.srv.handler.cache.List(context.Background(), &l, client.MatchingFields{imv1alpha1.GroupIDIndex: groupID})).To(Succeed())
-			return len(l.Items)
-		}, 10*time.Second, 10*time.Millisecond).Should(Equal(n))
+		Eventually(func() int { return len(r.srv.handler.routes.lookup(groupID)) },
+			10*time.Second, 10*time.Millisecond).Should(Equal(n))
 	}
 }
 

@@ -363,7 +363,9 @@ func (w *Writer) freshest(key types.NamespacedName, cached *imv1alpha1.ChatGroup
 func (w *Writer) remember(key types.NamespacedName, replacedRV string, obj *imv1alpha1.ChatGroup) {
 	w.writtenMu.Lock()
 	defer w.writtenMu.Unlock()
-	w.written[key] = writtenObj{replacedRV: replacedRV, obj: obj.DeepCopy()}
+	cp := obj.DeepCopy()
+	cp.ManagedFields = nil // as the cache keeps objects (cacheconfig.Options)
+	w.written[key] = writtenObj{replacedRV: replacedRV, obj: cp}
 }
 
 // changes reports whether u would change obj's status.

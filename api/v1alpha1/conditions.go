@@ -36,9 +36,4 @@ const (
 
 	// Finalizer guards destroy_group for ChatGroups with deletionPolicy Delete.
 	Finalizer = "im.chatgroup.dev/destroy-group"
-
-	// GroupIDIndex is the name of the cache field index on spec.groupID that
-	// the webhook server and the controller use to find a ChatGroup by its IM
-	// group ID without reading from the API server.
-	GroupIDIndex = "spec.groupID"
 )

@@ -34,7 +34,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/chatgroup-operator/chatgroup-operator/internal/index"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
 	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
 )
@@ -192,6 +192,7 @@ func serveOurs(ctx context.Context, cfg serveConfig) error {
 	}
 	mgr, err := ctrl.NewManager(rc, ctrl.Options{
 		Scheme: scheme,
+		Cache:  cacheconfig.Options(),
 		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
 			c, err := client.New(cfg, o)
 			if err != nil {
@@ -204,9 +205,6 @@ func serveOurs(ctx context.Context, cfg serveConfig) error {
 		PprofBindAddress:       cfg.PprofAddr,
 	})
 	if err != nil {
-		return err
-	}
-	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
 	srv, err := webhookserver.Setup(mgr, webhookserver.Options{

@@ -1,0 +1,61 @@
+package webhookserver
+
+import (
+	"slices"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+)
+
+// The routing table follows the informer's adds, updates and deletes
+// (tombstones included), and a slice handed out earlier never changes.
+func TestRoutesFollowInformerEvents(t *testing.T) {
+	cg := func(ns, name, groupID string) *imv1alpha1.ChatGroup {
+		return &imv1alpha1.ChatGroup{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec:       imv1alpha1.ChatGroupSpec{GroupID: groupID},
+		}
+	}
+	key := func(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+	expect := func(r *routes, groupID string, want ...types.NamespacedName) {
+		t.Helper()
+		got := r.lookup(groupID)
+		if !slices.Equal(got, want) {
+			t.Fatalf("lookup(%q) = %v, want %v", groupID, got, want)
+		}
+	}
+
+	r := newRoutes()
+	h := r.eventHandler()
+	h.OnAdd(cg("a", "one", "G1"), true)
+	h.OnAdd(cg("a", "one", "G1"), false) // a relist delivers it again
+	h.OnAdd(cg("b", "dup", "G1"), false) // two ChatGroups may claim one group
+	h.OnAdd(cg("a", "empty", ""), false) // no group ID: nothing to route
+	expect(r, "G1", key("a", "one"), key("b", "dup"))
+	expect(r, "")
+
+	held := r.lookup("G1")
+	h.OnUpdate(cg("b", "dup", "G1"), cg("b", "dup", "G2"))
+	expect(r, "G1", key("a", "one"))
+	expect(r, "G2", key("b", "dup"))
+	if !slices.Equal(held, []types.NamespacedName{key("a", "one"), key("b", "dup")}) {
+		t.Fatalf("a slice returned by lookup changed afterwards: %v", held)
+	}
+
+	h.OnUpdate(cg("a", "one", "G1"), cg("a", "one", "G1")) // status write: no change
+	expect(r, "G1", key("a", "one"))
+
+	h.OnDelete(toolscache.DeletedFinalStateUnknown{Key: "a/one", Obj: cg("a", "one", "G1")})
+	expect(r, "G1")
+	h.OnDelete(cg("b", "dup", "G2"))
+	expect(r, "G2")
+	if len(r.byID) != 0 {
+		t.Fatalf("empty entries left behind: %v", r.byID)
+	}
+	h.OnDelete(cg("c", "never-added", "G3")) // must not panic or add anything
+	expect(r, "G3")
+}
