@@ -133,3 +133,36 @@ func TestDiffOnlyDeclaredFields(t *testing.T) {
 }
 
 func timeMs(ms int64) time.Time { return time.UnixMilli(ms) }
+
+// A read sets the baseline of the member count (eventTimes.memberCount), so
+// that a join or exit from before the read that the receiver writes later
+// does not count twice: when the count changed, or when status is written
+// anyway (a reconcile's read; the bulk resync must not write unchanged
+// groups). A read older than an applied join or exit changes neither.
+func TestApplyObservationMemberCountBaseline(t *testing.T) {
+	st := imv1alpha1.ChatGroupStatus{GroupID: "g", MemberCount: 7}
+	st.EventTimes.Members = 900
+	obs := observation{exists: true, at: timeMs(1000)}
+	obs.info.GroupID, obs.info.MemberNum = "g", 7
+	applyObservation(&st, obs)
+	if st.MemberCount != 7 || st.EventTimes.MemberCount != 0 || st.EventTimes.Members != 900 {
+		t.Fatalf("equal count, bulk resync: status must not change: %d, eventTimes %+v", st.MemberCount, st.EventTimes)
+	}
+	obs.written = true
+	applyObservation(&st, obs)
+	if st.MemberCount != 7 || st.EventTimes.MemberCount != 1000 || st.EventTimes.Members != 900 {
+		t.Fatalf("equal count, written anyway: %d, eventTimes %+v", st.MemberCount, st.EventTimes)
+	}
+	obs.written = false
+	obs.at, obs.info.MemberNum = timeMs(2000), 5
+	applyObservation(&st, obs)
+	if st.MemberCount != 5 || st.EventTimes.MemberCount != 2000 || st.EventTimes.Members != 2000 {
+		t.Fatalf("changed count: %d, eventTimes %+v", st.MemberCount, st.EventTimes)
+	}
+	st.EventTimes.Members = 3500 // a join newer than the next read was applied
+	obs.at, obs.info.MemberNum = timeMs(3000), 9
+	applyObservation(&st, obs)
+	if st.MemberCount != 5 || st.EventTimes.MemberCount != 2000 {
+		t.Fatalf("an older read changed the count: %d, eventTimes %+v", st.MemberCount, st.EventTimes)
+	}
+}

@@ -29,6 +29,11 @@ type observation struct {
 	info      tim.GroupInfo
 	attrs     map[string]string
 	attrsRead bool
+	// written: status is written after this read whatever it changes (a
+	// reconcile's read), so the read may record the member count's time
+	// even when the count is unchanged. The bulk resync writes only what
+	// changed, and records it only with a changed count.
+	written bool
 }
 
 // wantAttrs: get_group_attr is called only where attributes matter, i.e.
@@ -104,8 +109,15 @@ func applyObservation(st *imv1alpha1.ChatGroupStatus, obs observation) (destroye
 	stamp(&st.Notification, &et.Notification, g.Notification, ms)
 	stamp(&st.FaceURL, &et.FaceURL, g.FaceURL, ms)
 	stamp(&st.Owner, &et.Owner, g.OwnerAccount, ms)
-	if et.Members <= ms && st.MemberCount != int64(g.MemberNum) {
-		st.MemberCount, et.Members = int64(g.MemberNum), ms
+	if et.Members <= ms {
+		// The read counted every join and exit before it, also those the
+		// receiver has not written yet: they must not count again.
+		if st.MemberCount != int64(g.MemberNum) {
+			st.MemberCount, et.Members = int64(g.MemberNum), ms
+			et.MemberCount = max(et.MemberCount, ms)
+		} else if obs.written {
+			et.MemberCount = max(et.MemberCount, ms)
+		}
 	}
 	// NextMsgSeq is the seq the next message gets: the last one is one less.
 	if g.NextMsgSeq > 0 && g.NextMsgSeq <= math.MaxInt64 {

@@ -41,6 +41,7 @@ func (f *facts) add(view *imv1alpha1.ChatGroup, s func(*imv1alpha1.ChatGroup)) {
 }
 
 func (f *facts) addRead(view *imv1alpha1.ChatGroup, obs observation) {
+	obs.written = true // a reconcile always writes status after a read
 	var destroyed bool
 	saw := existenceOf(&view.Status)
 	f.add(view, func(cg *imv1alpha1.ChatGroup) { destroyed = applyRead(&cg.Status, obs, saw) })

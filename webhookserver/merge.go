@@ -1,7 +1,9 @@
 package webhookserver
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,9 +76,12 @@ type update struct {
 
 	// created is set by Group.CallbackAfterCreateGroup.
 	created *createInfo
-	// memberDelta is the net of joins and exits; membersAt the newest time.
-	memberDelta int64
-	membersAt   int64
+	// members are the joins (+) and exits (-) by event time, oldest first;
+	// membersAt is the newest time. At flush those before
+	// eventTimes.memberCount are dropped: a REST read or a create at that
+	// time counted them already.
+	members   []memberEvent
+	membersAt int64
 
 	// destroyed is set by Group.CallbackAfterGroupDestroyed at destroyedAt.
 	// A destroyed group has no members, so it is ordered with them: it
@@ -89,6 +94,30 @@ type update struct {
 	discover bool
 
 	notes [numEventKinds]*note
+}
+
+// memberEvent is the net of the joins and exits stamped at one time.
+type memberEvent struct{ at, n int64 }
+
+// maxMemberEvents bounds an update's member events. Past it the two oldest
+// are folded into the newer one's time: a read falling between them would
+// then count the older part twice, which only the next read corrects. That
+// needs more than this many distinct milliseconds of joins and exits in
+// one group between two writes of it.
+const maxMemberEvents = 64
+
+func (u *update) addMembers(at, n int64) {
+	u.membersAt = max(u.membersAt, at)
+	i, found := slices.BinarySearchFunc(u.members, at, func(e memberEvent, t int64) int { return cmp.Compare(e.at, t) })
+	if found {
+		u.members[i].n += n
+		return
+	}
+	u.members = slices.Insert(u.members, i, memberEvent{at: at, n: n})
+	if len(u.members) > maxMemberEvents {
+		u.members[1].n += u.members[0].n
+		u.members = slices.Delete(u.members, 0, 1)
+	}
 }
 
 type createInfo struct {
@@ -157,11 +186,9 @@ func (u *update) add(cb any, at int64, platform string, now time.Time) {
 			u.notes[eventAttributes] = n
 		}
 	case *AfterNewMemberJoin:
-		u.memberDelta += int64(len(m.NewMemberList))
-		u.membersAt = max(u.membersAt, at)
+		u.addMembers(at, int64(len(m.NewMemberList)))
 	case *AfterMemberExit:
-		u.memberDelta -= int64(len(m.ExitMemberList))
-		u.membersAt = max(u.membersAt, at)
+		u.addMembers(at, -int64(len(m.ExitMemberList)))
 	case *AfterChangeGroupOwner:
 		if setStamped(&u.owner, m.NewOwnerAccount, at) {
 			n.what = fmt.Sprintf("owner changed from %s to %s", m.OldOwnerAccount, m.NewOwnerAccount)
@@ -266,8 +293,9 @@ func (u *update) absorb(n *update) {
 	if n.created != nil && (u.created == nil || n.created.at >= u.created.at) {
 		u.created = n.created
 	}
-	u.memberDelta += n.memberDelta
-	u.membersAt = max(u.membersAt, n.membersAt)
+	for _, e := range n.members {
+		u.addMembers(e.at, e.n)
+	}
 	u.destroyed = u.destroyed || n.destroyed
 	u.destroyedAt = max(u.destroyedAt, n.destroyedAt)
 	u.discover = u.discover || n.discover
@@ -314,13 +342,22 @@ func (u *update) apply(st *imv1alpha1.ChatGroupStatus) (kinds [numEventKinds]boo
 		if et.Members == 0 || c.at > et.Members {
 			st.MemberCount = c.memberCount
 			et.Members = max(et.Members, c.at)
+			et.MemberCount = max(et.MemberCount, c.at)
 			if !u.destroyed || u.destroyedAt < c.at {
 				st.Destroyed = false // created (again) after any destruction seen
 			}
 		}
 	}
-	if u.memberDelta != 0 {
-		st.MemberCount = max(0, st.MemberCount+u.memberDelta)
+	var delta int64
+	for _, e := range u.members {
+		// A tie counts (IM stamps milliseconds, and an invite can share
+		// the millisecond of the create before it), as ties do everywhere.
+		if e.at >= et.MemberCount {
+			delta += e.n
+		}
+	}
+	if delta != 0 {
+		st.MemberCount = max(0, st.MemberCount+delta)
 	}
 	et.Members = max(et.Members, u.membersAt)
 	if u.destroyed && u.destroyedAt >= et.Members {
@@ -330,6 +367,7 @@ func (u *update) apply(st *imv1alpha1.ChatGroupStatus) (kinds [numEventKinds]boo
 		st.Destroyed = true
 		st.MemberCount = 0
 		et.Members = u.destroyedAt
+		et.MemberCount = max(et.MemberCount, u.destroyedAt)
 	}
 	return kinds
 }

@@ -271,3 +271,51 @@ func TestMergeDestroyedAndRecreated(t *testing.T) {
 		}
 	}
 }
+
+// Joins and exits are deltas on top of the last whole count (a REST read,
+// a create, a destroy): one before that count's time is in it already and
+// must not count again, however late it is written; newer ones
+// count in any order, across writes too.
+func TestMergeMemberDeltasAfterTheLastWholeCount(t *testing.T) {
+	join := func(at int64, n int) *AfterNewMemberJoin {
+		return &AfterNewMemberJoin{Common: Common{GroupID: gid, EventTime: EventTime(at)}, NewMemberList: make([]Member, n)}
+	}
+	exit := func(at int64, n int) *AfterMemberExit {
+		return &AfterMemberExit{Common: Common{GroupID: gid, EventTime: EventTime(at)}, ExitMemberList: make([]Member, n)}
+	}
+	// A read at 100 counted 7 members: the join at 90 and exit at 95 are in it.
+	read := imv1alpha1.ChatGroupStatus{MemberCount: 7, EventTimes: imv1alpha1.EventTimes{Members: 100, MemberCount: 100}}
+	st := mergeAll(read, join(90, 1), exit(95, 1), join(110, 2), exit(120, 1))
+	if st.MemberCount != 8 || st.EventTimes.MemberCount != 100 || st.EventTimes.Members != 120 {
+		t.Fatalf("want 7 + 2 - 1 = 8 members (joins/exits before the read dropped), got %d (eventTimes %+v)", st.MemberCount, st.EventTimes)
+	}
+	// Reordered across writes: the join at 105 arrives after the one at
+	// 110 was written; it is after the read, so it counts.
+	if st = mergeAll(st, join(105, 3)); st.MemberCount != 11 {
+		t.Fatalf("a late join after the read must count: got %d", st.MemberCount)
+	}
+	// A create (whole count 3 at 200) resets the baseline the same way; an
+	// invite in the create's millisecond counts (ties apply).
+	create := &AfterCreateGroup{Common: Common{GroupID: gid, EventTime: 200}, OwnerAccount: "o", MemberList: []Member{{"a"}, {"b"}}}
+	if st = mergeAll(st, join(150, 5), create, join(200, 1)); st.MemberCount != 4 || st.EventTimes.MemberCount != 200 {
+		t.Fatalf("after a create at 200: want 3 + 1, got %d (eventTimes %+v)", st.MemberCount, st.EventTimes)
+	}
+}
+
+// An update keeps at most maxMemberEvents distinct times, folding the
+// oldest, and the net count is unchanged by the folding.
+func TestMergeMemberEventsBounded(t *testing.T) {
+	u := newUpdate(time.Now())
+	for i := range 3 * maxMemberEvents {
+		u.add(&AfterNewMemberJoin{Common: Common{GroupID: gid, EventTime: EventTime(1000 - i)}, NewMemberList: make([]Member, 1)},
+			int64(1000-i), "", time.Now())
+	}
+	if len(u.members) != maxMemberEvents {
+		t.Fatalf("%d member events kept, want %d", len(u.members), maxMemberEvents)
+	}
+	var st imv1alpha1.ChatGroupStatus
+	u.apply(&st)
+	if st.MemberCount != 3*maxMemberEvents || st.EventTimes.Members != 1000 {
+		t.Fatalf("count %d, members time %d", st.MemberCount, st.EventTimes.Members)
+	}
+}

@@ -168,6 +168,12 @@ type EventTimes struct {
 	// members is the EventTime of the last applied member join or exit.
 	// +optional
 	Members int64 `json:"members,omitempty"`
+	// memberCount is the time memberCount was last set as a whole: a read
+	// through the REST API, the group's creation or its destruction. Joins
+	// and exits before it are counted in it already and are dropped, so
+	// that one arriving late cannot count twice.
+	// +optional
+	MemberCount int64 `json:"memberCount,omitempty"`
 }
 
 // ChatGroupStatus is the group as last observed, through callbacks and the
