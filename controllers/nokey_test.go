@@ -91,6 +91,11 @@ func TestApplyObservationNeverRegresses(t *testing.T) {
 	if !applyObservation(&st, observation{at: timeMs(3000)}) || !st.Destroyed {
 		t.Fatal("a vanished group must be marked destroyed")
 	}
+	// Stamped with the members, so that a create callback from before the
+	// read (written late by the receiver) does not undo it.
+	if st.MemberCount != 0 || st.EventTimes.Members != 3000 || st.EventTimes.MemberCount != 3000 {
+		t.Fatalf("destroyed by a read: count %d, eventTimes %+v", st.MemberCount, st.EventTimes)
+	}
 	if applyObservation(&st, observation{at: timeMs(4000)}) {
 		t.Fatal("destroyed must be reported once")
 	}

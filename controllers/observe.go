@@ -93,7 +93,12 @@ func applyObservation(st *imv1alpha1.ChatGroupStatus, obs observation) (destroye
 		// Only a group that existed can be destroyed; one never seen stays
 		// "not found", which Enforce creates.
 		if st.GroupID != "" && !st.Destroyed {
-			st.Destroyed = true
+			// Ordered with the members, as the receiver orders a destroy
+			// callback: a create callback from before this read, written
+			// late, must not bring the group back.
+			st.Destroyed, st.MemberCount = true, 0
+			st.EventTimes.Members = max(st.EventTimes.Members, ms)
+			st.EventTimes.MemberCount = max(st.EventTimes.MemberCount, ms)
 			return true
 		}
 		return false

@@ -319,3 +319,20 @@ func TestMergeMemberEventsBounded(t *testing.T) {
 		t.Fatalf("count %d, members time %d", st.MemberCount, st.EventTimes.Members)
 	}
 }
+
+// A resync that found the group gone stamps the members' time (as a destroy
+// callback does): a create callback from before it, written late, must not
+// bring the group back; a later create (the ID reused) does.
+func TestMergeLateCreateAfterReadFoundGroupGone(t *testing.T) {
+	gone := imv1alpha1.ChatGroupStatus{GroupID: gid, Destroyed: true,
+		EventTimes: imv1alpha1.EventTimes{Members: 3000, MemberCount: 3000}}
+	create := func(at int64) *AfterCreateGroup {
+		return &AfterCreateGroup{Common: Common{GroupID: gid, EventTime: EventTime(at)}, OwnerAccount: "o", MemberList: []Member{{"a"}}}
+	}
+	if st := mergeAll(gone, create(2500)); !st.Destroyed || st.MemberCount != 0 {
+		t.Fatalf("a create from before the read undid the destruction: %+v", st)
+	}
+	if st := mergeAll(gone, create(3500)); st.Destroyed || st.MemberCount != 2 {
+		t.Fatalf("a create after the read must bring the group back: %+v", st)
+	}
+}
