@@ -64,16 +64,8 @@ var _ = Describe("callback faults from the IM backend", Ordered, func() {
 
 	resyncAll := func() {
 		GinkgoHelper()
-		v := time.Now().Format(time.RFC3339Nano)
 		for _, id := range groups {
-			Eventually(func() error {
-				cg := getCG(ns, id)
-				if cg.Annotations == nil {
-					cg.Annotations = map[string]string{}
-				}
-				cg.Annotations[imv1alpha1.AnnotationResyncRequestedAt] = v
-				return k8s.Update(ctx, cg)
-			}).WithTimeout(10 * time.Second).Should(Succeed())
+			requestResync(ns, id)
 		}
 	}
 
