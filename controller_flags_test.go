@@ -12,7 +12,7 @@ import (
 // controller's flags share with the receiver's.
 func parseControllerFlags(t *testing.T, args ...string) (*options, error) {
 	t.Helper()
-	return parseOptions(t, append([]string{"--sdkappid=1400000000"}, args...)...)
+	return parseOptions(t, append([]string{"--sdkappid=1400000000", "--insecure-skip-callback-auth"}, args...)...)
 }
 
 func TestControllerFlagValidation(t *testing.T) {
@@ -68,7 +68,7 @@ func TestControllerFlagDefaultsAndKey(t *testing.T) {
 	if c.adminIdentifier != "administrator" || c.imEndpoint != "https://console.tim.qq.com" || c.imQPS != 100 || c.resyncInterval != 10*time.Minute {
 		t.Fatalf("defaults: %+v", c)
 	}
-	copts, err := c.options(o.webhook.sdkAppID)
+	copts, err := c.options(o.webhook.opts.SDKAppID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestControllerFlagDefaultsAndKey(t *testing.T) {
 	if o.controller.secretKey != "s3cr3t" {
 		t.Fatalf("key not trimmed: %q", o.controller.secretKey)
 	}
-	copts, err = o.controller.options(o.webhook.sdkAppID)
+	copts, err = o.controller.options(o.webhook.opts.SDKAppID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
 )
 
@@ -118,16 +119,22 @@ func run(args []string) error {
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
+	// The receiver and the controller write ChatGroups through one object
+	// writer, so each starts from what the other just wrote.
+	objects := objwrite.New(mgr.GetClient(), mgr.GetAPIReader())
 	// The callback receiver runs on every replica and adds its own readyz check.
-	if _, err := webhookserver.Setup(mgr, opts.webhook.options()); err != nil {
+	webhookOpts := opts.webhook.options()
+	webhookOpts.Objects = objects
+	if _, err := webhookserver.Setup(mgr, webhookOpts); err != nil {
 		return fmt.Errorf("setting up the callback receiver: %w", err)
 	}
 
 	// The controller pushes and resyncs on the leader only.
-	ctrlOpts, err := opts.controller.options(opts.webhook.sdkAppID)
+	ctrlOpts, err := opts.controller.options(opts.webhook.opts.SDKAppID)
 	if err != nil {
 		return err
 	}
+	ctrlOpts.Objects = objects
 	if ctrlOpts.IM == nil {
 		log.Info("WARNING: " + noKeyMessage)
 	}

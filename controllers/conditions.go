@@ -215,11 +215,6 @@ func (h *holds) observed(key holdKey, uid types.UID, generation int64, handled s
 	h.update(key, uid, func(m *memo) { m.generation, m.handled = generation, handled })
 }
 
-// wrote records the resourceVersion a successful status write replaced.
-func (h *holds) wrote(key holdKey, uid types.UID, base string) {
-	h.update(key, uid, func(m *memo) { m.superseded = base })
-}
-
 // driftWait returns how long a drift correction for key must still wait.
 func (h *holds) driftWait(key holdKey, now time.Time, every time.Duration) time.Duration {
 	h.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
@@ -73,33 +74,26 @@ func (r *Reconciler) finalize(ctx context.Context, cg *imv1alpha1.ChatGroup) (ct
 	return ctrl.Result{}, r.setFinalizer(ctx, cg, false)
 }
 
-// setFinalizer adds or drops our finalizer with optimistic concurrency (a
-// merge patch replaces the whole list, so it must not race another
-// finalizer change). The webhook writer's status writes make conflicts
-// likely on a busy group, hence the re-read and retry. cg is updated in
-// place.
+// setFinalizer adds or drops our finalizer through the shared object
+// writer: a merge patch replaces the whole list, so it must not race
+// another finalizer change, and the receiver's status writes make
+// conflicts likely on a busy group. cg is updated in place.
 func (r *Reconciler) setFinalizer(ctx context.Context, cg *imv1alpha1.ChatGroup, want bool) error {
-	for attempt := 0; ; attempt++ {
-		if controllerutil.ContainsFinalizer(cg, imv1alpha1.Finalizer) == want {
-			return nil
-		}
-		orig := cg.DeepCopy()
+	res, err := r.objects.Write(ctx, cg, objwrite.Object, func(o client.Object) {
 		if want {
-			controllerutil.AddFinalizer(cg, imv1alpha1.Finalizer)
+			controllerutil.AddFinalizer(o, imv1alpha1.Finalizer)
 		} else {
-			controllerutil.RemoveFinalizer(cg, imv1alpha1.Finalizer)
+			controllerutil.RemoveFinalizer(o, imv1alpha1.Finalizer)
 		}
-		err := r.client.Patch(ctx, cg, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
-		if err == nil || (!want && apierrors.IsNotFound(err)) {
-			return nil
-		}
-		if !apierrors.IsConflict(err) || attempt >= maxConflictRetries {
-			return err
-		}
-		if err := r.apiReader.Get(ctx, client.ObjectKeyFromObject(orig), cg); err != nil {
-			return err
-		}
+	}, nil)
+	if !want && apierrors.IsNotFound(err) {
+		return nil // gone already: nothing left to release
 	}
+	if err != nil {
+		return err
+	}
+	*cg = *res.Obj.(*imv1alpha1.ChatGroup)
+	return nil
 }
 
 // writeFailure records a failed exchange on a ChatGroup being deleted.

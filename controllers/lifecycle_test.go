@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -202,7 +201,19 @@ var _ = Describe("Resync", func() {
 			}
 			return ready
 		}, "180s", "1s").Should(Equal(n))
-		time.Sleep(time.Second) // the cache must hold the written statuses
+		// The resync reads the manager's cache: wait until it holds the
+		// written statuses.
+		Eventually(func() int {
+			var l imv1alpha1.ChatGroupList
+			Expect(cached.List(context.Background(), &l, client.InNamespace(ns))).To(Succeed())
+			ready := 0
+			for i := range l.Items {
+				if l.Items[i].Status.ObservedGeneration == 1 {
+					ready++
+				}
+			}
+			return ready
+		}, "30s").Should(Equal(n))
 
 		before := fake.Calls("get_group_info")
 		stats, err := resync.ResyncOnce(context.Background())

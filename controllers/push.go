@@ -9,7 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
-	"github.com/chatgroup-operator/chatgroup-operator/internal/attrmerge"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
@@ -74,14 +74,17 @@ func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f
 		f.add(view, func(cg *imv1alpha1.ChatGroup) { recordInfo(&cg.Status, info, at) })
 	}
 	if !attrs.empty() {
-		if err := r.im.ModifyGroupAttr(ctx, id, attrs.upsert); err != nil {
-			return r.pushFailed(view, f, err)
-		}
+		// Delete first: at IM's limits (16 keys, 16,000 bytes) upserting
+		// the new keys before the old ones are gone is refused (10047,
+		// 10048), and then no valid spec could replace a full map.
 		if err := r.im.DeleteGroupAttr(ctx, id, attrs.remove); err != nil {
 			return r.pushFailed(view, f, err)
 		}
+		if err := r.im.ModifyGroupAttr(ctx, id, attrs.upsert); err != nil {
+			return r.pushFailed(view, f, err)
+		}
 		want := specAttrs(&cg.Spec)
-		f.add(view, func(cg *imv1alpha1.ChatGroup) { recordAttrs(&cg.Status, want, at) })
+		f.add(view, func(cg *imv1alpha1.ChatGroup) { groupstatus.RecordAttrs(&cg.Status, want, at) })
 	}
 
 	if created {
@@ -105,7 +108,7 @@ func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f
 // (destroyed under our feet) rather than an error to retry.
 func (r *Reconciler) pushFailed(view *imv1alpha1.ChatGroup, f *facts, err error) error {
 	if tim.IsNotFound(err) {
-		f.addRead(view, observation{at: r.opts.Now()})
+		f.addRead(view, observation{At: r.opts.Now()})
 		return nil
 	}
 	return err
@@ -148,7 +151,7 @@ func (r *Reconciler) create(ctx context.Context, cg, view *imv1alpha1.ChatGroup,
 		if rerr != nil {
 			return rerr
 		}
-		if !obs.exists {
+		if !obs.Exists {
 			return fmt.Errorf("create_group said %s exists but get_group_info does not find it: %w", req.GroupID, err)
 		}
 		// view may have no attributes tracked yet: read them if declared.
@@ -160,45 +163,13 @@ func (r *Reconciler) create(ctx context.Context, cg, view *imv1alpha1.ChatGroup,
 	}
 }
 
-// put records a value the operator sent at (ms) unless status already holds
-// a newer change from a callback.
-func put(dst *string, et *int64, v string, at int64) {
-	if *et <= at {
-		*dst, *et = v, at
-	}
-}
-
 func recordCreated(st *imv1alpha1.ChatGroupStatus, req tim.CreateGroupRequest, at int64) {
-	et := &st.EventTimes
-	st.GroupID, st.Type, st.Destroyed = req.GroupID, imv1alpha1.GroupType(req.Type), false
-	put(&st.Name, &et.Name, req.Name, at)
-	put(&st.Introduction, &et.Introduction, req.Introduction, at)
-	put(&st.Notification, &et.Notification, req.Notification, at)
-	put(&st.FaceURL, &et.FaceURL, req.FaceURL, at)
-	put(&st.Owner, &et.Owner, req.OwnerAccount, at)
-	var none attrmerge.Delta
-	none.Replace(nil, at) // a new group has no attributes
-	none.Apply(st)
+	groupstatus.RecordCreated(st, groupstatus.Created{
+		GroupID: req.GroupID, Type: req.Type, Name: req.Name, Introduction: req.Introduction,
+		Notification: req.Notification, FaceURL: req.FaceURL, Owner: req.OwnerAccount,
+	}, at)
 }
 
 func recordInfo(st *imv1alpha1.ChatGroupStatus, d infoDiff, at int64) {
-	et := &st.EventTimes
-	for _, p := range []struct {
-		v   *string
-		dst *string
-		et  *int64
-	}{{d.Name, &st.Name, &et.Name}, {d.Introduction, &st.Introduction, &et.Introduction},
-		{d.Notification, &st.Notification, &et.Notification}, {d.FaceURL, &st.FaceURL, &et.FaceURL}} {
-		if p.v != nil {
-			put(p.dst, p.et, *p.v, at)
-		}
-	}
-}
-
-// recordAttrs records that the map was made exactly want at time at; a
-// change a callback reports with a later time still wins.
-func recordAttrs(st *imv1alpha1.ChatGroupStatus, want map[string]string, at int64) {
-	var d attrmerge.Delta
-	d.Replace(want, at)
-	d.Apply(st)
+	groupstatus.RecordInfo(st, groupstatus.Info{Name: d.Name, Introduction: d.Introduction, Notification: d.Notification, FaceURL: d.FaceURL}, at)
 }

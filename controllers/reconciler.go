@@ -14,6 +14,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,10 +28,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
-// +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups,verbs=get;list;watch;update;patch;delete
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
@@ -86,6 +88,9 @@ type Options struct {
 	Recorder EventRecorder
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Objects is the process's shared object writer (conflict retries and
+	// read-your-writes), shared with the receiver; nil: one of its own.
+	Objects *objwrite.Writer
 }
 
 // Defaults for Options.
@@ -136,6 +141,7 @@ func (o *Options) defaults() {
 type Reconciler struct {
 	client    client.Client
 	apiReader client.Reader
+	objects   *objwrite.Writer
 	rec       EventRecorder
 	im        IM
 	opts      Options
@@ -174,9 +180,14 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, *Resyncer, error) {
 
 // newReconciler builds a Reconciler on opts (defaults applied).
 func newReconciler(c client.Client, apiReader client.Reader, rec EventRecorder, opts Options) *Reconciler {
+	objects := opts.Objects
+	if objects == nil {
+		objects = objwrite.New(c, apiReader)
+	}
 	return &Reconciler{
 		client:    c,
 		apiReader: apiReader,
+		objects:   objects,
 		rec:       rec,
 		im:        opts.IM,
 		opts:      opts,
@@ -201,6 +212,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	return r.sync(ctx, cg)
+}
+
+// discovered reports a ChatGroup the receiver created for an undeclared group.
+func discovered(cg *imv1alpha1.ChatGroup) bool {
+	return cg.Labels[imv1alpha1.LabelDiscovered] == "true" && !enforced(cg)
+}
+
+// deleteDiscovered deletes a discovered ChatGroup whose group IM does not
+// have: discovery trusts a callback's group ID only until the first read.
+func (r *Reconciler) deleteDiscovered(ctx context.Context, cg *imv1alpha1.ChatGroup) error {
+	uid := cg.UID
+	err := r.client.Delete(ctx, cg, client.Preconditions{UID: &uid})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("deleting discovered ChatGroup of a group IM does not have: %w", err)
+	}
+	ctrl.LoggerFrom(ctx).Info("deleted a discovered ChatGroup: IM has no such group", "chatgroup", client.ObjectKeyFromObject(cg), "groupID", cg.Spec.GroupID)
+	return nil
 }
 
 func enforced(cg *imv1alpha1.ChatGroup) bool {
@@ -237,9 +265,6 @@ type memo struct {
 	uid        types.UID
 	generation int64
 	handled    string
-	// superseded is the resourceVersion this process's last status write
-	// was based on: a cached object still at it predates that write.
-	superseded string
 }
 
 func (m memo) matches(cg *imv1alpha1.ChatGroup) bool { return m.uid != "" && m.uid == cg.UID }
@@ -249,5 +274,5 @@ func (m memo) stale(cg *imv1alpha1.ChatGroup) bool {
 	if !m.matches(cg) {
 		return false
 	}
-	return m.generation > cg.Status.ObservedGeneration || (m.superseded != "" && m.superseded == cg.ResourceVersion)
+	return m.generation > cg.Status.ObservedGeneration
 }

@@ -8,11 +8,11 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
@@ -131,16 +131,16 @@ func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
 // refreshGroup folds one group's read into the status of every ChatGroup
 // that declares it.
 func (s *Resyncer) refreshGroup(ctx context.Context, at time.Time, g tim.GroupInfoResult, cgs []*imv1alpha1.ChatGroup, stats *ResyncStats) error {
-	obs := observation{at: at}
+	obs := observation{At: at}
 	switch {
 	case g.Err == nil:
-		obs.exists, obs.info = true, g.GroupInfo
+		found(&obs, g.GroupInfo)
 	case tim.IsNotFound(g.Err):
 	default:
 		stats.Failed++
 		return g.Err
 	}
-	if obs.exists {
+	if obs.Exists {
 		for _, cg := range cgs {
 			if wantAttrs(cg) {
 				attrs, err := s.r.im.GetGroupAttr(ctx, g.GroupID)
@@ -149,7 +149,7 @@ func (s *Resyncer) refreshGroup(ctx context.Context, at time.Time, g tim.GroupIn
 					return err
 				}
 				if err == nil {
-					obs.attrs, obs.attrsRead = attrs, true
+					obs.Attrs, obs.AttrsRead = attrs, true
 				}
 				break
 			}
@@ -157,15 +157,25 @@ func (s *Resyncer) refreshGroup(ctx context.Context, at time.Time, g tim.GroupIn
 	}
 	var firstErr error
 	for _, cg := range cgs {
+		if !obs.Exists && discovered(cg) {
+			if err := s.r.deleteDiscovered(ctx, cg); err != nil && firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
 		var destroyed bool
 		saw := existenceOf(&cg.Status)
 		mutate := func(c *imv1alpha1.ChatGroup) {
-			before := c.Status.DeepCopy()
-			destroyed = applyRead(&c.Status, obs, saw)
-			if !equality.Semantic.DeepEqual(*before, c.Status) {
-				t := metav1.NewTime(at)
-				c.Status.LastResyncTime = &t
+			// Only a changed value is worth a write: a read that finds
+			// nothing new would move event times alone, on every group.
+			next := c.Status.DeepCopy()
+			destroyed = applyRead(next, obs, saw)
+			if groupstatus.SameValues(next, &c.Status) {
+				return
 			}
+			c.Status = *next
+			t := metav1.NewTime(at)
+			c.Status.LastResyncTime = &t
 		}
 		written, wrote, err := s.r.patchStatus(ctx, cg, mutate)
 		if err != nil {

@@ -15,7 +15,6 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,6 +33,7 @@ import (
 const (
 	appID  = 1400000001
 	secret = "controller-suite-secret-key"
+	token  = "controller-suite-callback-token"
 )
 
 var (
@@ -46,6 +46,7 @@ var (
 	rec      *recorder
 	resync   *controllers.Resyncer
 	webhook  *webhookserver.Server
+	cached   client.Reader // the manager's cache, what the controller reads
 	cancel   context.CancelFunc
 	mgrDone  = make(chan error, 1)
 )
@@ -180,7 +181,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
 
-	fake = timfake.New(timfake.Options{SDKAppID: appID, SecretKey: secret, Seed: 7})
+	fake = timfake.New(timfake.Options{SDKAppID: appID, SecretKey: secret, CallbackToken: token, Seed: 7})
 	bodies = &bodyLog{m: map[string][][]byte{}}
 	fakeHTTP = httptest.NewServer(bodies.wrap(fake))
 	DeferCleanup(func() { fakeHTTP.Close(); fake.Close() })
@@ -197,7 +198,7 @@ var _ = BeforeSuite(func() {
 	ctx, c := context.WithCancel(context.Background())
 	cancel = c
 	webhook, err = webhookserver.Setup(mgr, webhookserver.Options{
-		SDKAppID: appID, BindAddress: "127.0.0.1:0", Path: "/callback", WriteQPS: 500, WriteBurst: 100,
+		SDKAppID: appID, Token: token, BindAddress: "127.0.0.1:0", Path: "/callback", WriteQPS: 500, WriteBurst: 100,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	rec = &recorder{next: mgr.GetEventRecorder("chatgroup-controller")}
@@ -212,6 +213,7 @@ var _ = BeforeSuite(func() {
 	// Tests read and write straight to the API server: no cache lag.
 	k8s, err = client.New(env.Config, client.Options{Scheme: env.Scheme})
 	Expect(err).NotTo(HaveOccurred())
+	cached = mgr.GetCache()
 	go func() { defer GinkgoRecover(); mgrDone <- mgr.Start(ctx) }()
 	DeferCleanup(func() { cancel(); Eventually(mgrDone, 30*time.Second).Should(Receive(BeNil())) })
 	Eventually(webhook.Addr, 10*time.Second).ShouldNot(BeEmpty())
@@ -219,6 +221,3 @@ var _ = BeforeSuite(func() {
 })
 
 func ptr[T any](v T) *T { return &v }
-
-// corev1 is used by helpers in other files.
-var _ = corev1.EventTypeNormal

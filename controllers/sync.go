@@ -31,6 +31,8 @@ type facts struct {
 	// destroyedSeen: this pass found a group that existed gone, and did
 	// not re-create it (for the GroupDestroyed Event).
 	destroyedSeen bool
+	// missing: this pass read the group and IM does not have it.
+	missing bool
 }
 
 // add applies s to the pass's working copy at once (later decisions see
@@ -41,7 +43,7 @@ func (f *facts) add(view *imv1alpha1.ChatGroup, s func(*imv1alpha1.ChatGroup)) {
 }
 
 func (f *facts) addRead(view *imv1alpha1.ChatGroup, obs observation) {
-	obs.written = true // a reconcile always writes status after a read
+	f.missing = !obs.Exists
 	var destroyed bool
 	saw := existenceOf(&view.Status)
 	f.add(view, func(cg *imv1alpha1.ChatGroup) { destroyed = applyRead(&cg.Status, obs, saw) })
@@ -72,6 +74,9 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 	key := client.ObjectKeyFromObject(cg)
 	now := r.opts.Now()
 	m := r.holds.memo(key)
+	// A cached copy older than a write of this process (ours or the
+	// receiver's) is replaced by what that write returned.
+	cg = r.objects.Freshest(cg).(*imv1alpha1.ChatGroup)
 	if m.stale(cg) {
 		// The cache has not caught up with this controller's own last
 		// write: deciding on it would repeat reads and pushes already done.
@@ -133,6 +138,9 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 		}
 	}
 
+	if f.missing && discovered(cg) {
+		return ctrl.Result{}, r.deleteDiscovered(ctx, cg)
+	}
 	written, wrote, err := r.patchStatus(ctx, cg, f.apply)
 	ctrl.LoggerFrom(ctx).V(1).Info("synced", "generation", cg.Generation, "steps", len(f.steps),
 		"wrote", wrote, "destroyed", written.Status.Destroyed, "requeueAfter", res.RequeueAfter, "error", retErr)
@@ -166,11 +174,11 @@ func (r *Reconciler) exchange(ctx context.Context, cg, view *imv1alpha1.ChatGrou
 			return err
 		}
 		f.addRead(view, obs)
-		t := metav1.NewTime(obs.at)
+		t := metav1.NewTime(obs.At)
 		f.readAt = &t
 		// The first read of an Enforce ChatGroup finding the group already
 		// there takes it over, as create_group answering "exists" would.
-		if obs.exists && enforced(cg) && cg.Status.ObservedGeneration == 0 && cg.Status.GroupID == "" {
+		if obs.Exists && enforced(cg) && cg.Status.ObservedGeneration == 0 && cg.Status.GroupID == "" {
 			r.rec.Eventf(cg, nil, corev1.EventTypeNormal, EventAdopted, "Adopt", "adopted the existing IM group %s", cg.Spec.GroupID)
 		}
 	}

@@ -37,16 +37,28 @@ const (
 	AttrClear  = "clear"
 )
 
-// Limits on values a callback may carry. They refuse garbage (and a signed
-// but buggy sender) before it can pin state forever: lastMessageSeq only
-// grows, so one absurd seq would freeze it.
+// Limits on values a callback may carry: IM's own documented limits (a
+// callback beyond them is not from IM), so that no request can grow status
+// or a pending update past what IM itself allows. Byte lengths are UTF-8.
 const (
 	maxGroupIDLen = 48
 	maxMsgSeq     = int64(1) << 40        // ~10^12 messages in one group
 	maxUnixSecs   = int64(10_000_000_000) // year 2286: a ms value is refused
 	maxEventTime  = maxUnixSecs * 1000    // EventTime is in milliseconds
-	maxAttrOps    = 64                    // IM allows 16 attributes per group
-	maxAttrKeyLen = 32
+
+	maxAttrKeys       = 16 // attributes per group
+	maxAttrKeyLen     = 32
+	maxAttrValueLen   = 4000
+	maxAttrTotalBytes = 16000 // keys and values together
+
+	maxNameLen         = 100
+	maxIntroductionLen = 400
+	maxNotificationLen = 400
+	maxFaceURLLen      = 500
+	maxAccountLen      = 128 // a UserID; spec.owner has the same bound
+	maxAppDataKeys     = 10  // AppDefinedData fields, declared in the console
+	maxAppDataKeyLen   = 16
+	maxAppDataValueLen = 512
 )
 
 // EventTime is the IM event time in Unix milliseconds. The documentation's
@@ -191,34 +203,40 @@ var decodeOptions = jsonv2.JoinOptions(
 	jsontext.AllowInvalidUTF8(true),
 )
 
+// Callback is a decoded, validated group callback: one of the After* types.
+type Callback interface{ common() *Common }
+
+// recorded is the set of commands the receiver records, each with the type
+// it decodes into: the one list of them.
+var recorded = map[string]func() Callback{
+	CmdAfterCreateGroup:      func() Callback { return &AfterCreateGroup{} },
+	CmdAfterGroupInfoChanged: func() Callback { return &AfterGroupInfoChanged{} },
+	CmdAfterGroupAttrChanged: func() Callback { return &AfterGroupAttrChanged{} },
+	CmdAfterSendMsg:          func() Callback { return &AfterSendMsg{} },
+	CmdAfterNewMemberJoin:    func() Callback { return &AfterNewMemberJoin{} },
+	CmdAfterMemberExit:       func() Callback { return &AfterMemberExit{} },
+	CmdAfterChangeGroupOwner: func() Callback { return &AfterChangeGroupOwner{} },
+	CmdAfterGroupDestroyed:   func() Callback { return &AfterGroupDestroyed{} },
+}
+
+// isRecorded reports whether cmd is one of the commands Decode knows.
+func isRecorded(cmd string) bool {
+	_, ok := recorded[cmd]
+	return ok
+}
+
 // errUnknownCommand marks a well-formed callback the receiver does not record.
 var errUnknownCommand = errors.New("command not recorded")
 
 // Decode parses a recorded callback body into its typed struct and validates
 // it. It returns errUnknownCommand for other commands; any other error means
 // the body is invalid and must be refused without touching state.
-func Decode(command string, body []byte) (any, error) {
-	var v interface{ common() *Common }
-	switch command {
-	case CmdAfterCreateGroup:
-		v = &AfterCreateGroup{}
-	case CmdAfterGroupInfoChanged:
-		v = &AfterGroupInfoChanged{}
-	case CmdAfterGroupAttrChanged:
-		v = &AfterGroupAttrChanged{}
-	case CmdAfterSendMsg:
-		v = &AfterSendMsg{}
-	case CmdAfterNewMemberJoin:
-		v = &AfterNewMemberJoin{}
-	case CmdAfterMemberExit:
-		v = &AfterMemberExit{}
-	case CmdAfterChangeGroupOwner:
-		v = &AfterChangeGroupOwner{}
-	case CmdAfterGroupDestroyed:
-		v = &AfterGroupDestroyed{}
-	default:
+func Decode(command string, body []byte) (Callback, error) {
+	newCallback, ok := recorded[command]
+	if !ok {
 		return nil, errUnknownCommand
 	}
+	v := newCallback()
 	if err := unmarshal(body, v); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", command, err)
 	}
@@ -248,10 +266,57 @@ func validateCommon(c *Common) error {
 	if c.EventTime < 0 || int64(c.EventTime) > maxEventTime {
 		return fmt.Errorf("EventTime %d is not a Unix time in milliseconds", c.EventTime)
 	}
+	return checkLen("Operator_Account", c.OperatorAccount, maxAccountLen)
+}
+
+// checkLen refuses a value longer than IM allows.
+func checkLen(field, v string, limit int) error {
+	if len(v) > limit {
+		return fmt.Errorf("%s is %d bytes, more than IM's %d", field, len(v), limit)
+	}
 	return nil
 }
 
-func validate(v any) error {
+func checkInfo(name, introduction, notification, faceURL *string) error {
+	for _, f := range []struct {
+		field string
+		v     *string
+		limit int
+	}{{"Name", name, maxNameLen}, {"Introduction", introduction, maxIntroductionLen},
+		{"Notification", notification, maxNotificationLen}, {"FaceUrl", faceURL, maxFaceURLLen}} {
+		if f.v != nil {
+			if err := checkLen(f.field, *f.v, f.limit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func checkAttrs(op string, attrs []GroupAttr) error {
+	if len(attrs) > maxAttrKeys {
+		return fmt.Errorf("GroupAttr has %d entries, more than IM's %d attributes", len(attrs), maxAttrKeys)
+	}
+	total := 0
+	for _, a := range attrs {
+		if a.Key == "" || len(a.Key) > maxAttrKeyLen {
+			return fmt.Errorf("GroupAttr key %q must be 1 to %d bytes", a.Key, maxAttrKeyLen)
+		}
+		if len(a.Value) > maxAttrValueLen {
+			return fmt.Errorf("GroupAttr value of %q is %d bytes, more than IM's %d", a.Key, len(a.Value), maxAttrValueLen)
+		}
+		total += len(a.Key) + len(a.Value)
+	}
+	if total > maxAttrTotalBytes {
+		return fmt.Errorf("GroupAttr is %d bytes in all, more than IM's %d", total, maxAttrTotalBytes)
+	}
+	if op != AttrSet && len(attrs) == 0 {
+		return fmt.Errorf("OptionType %s without GroupAttr", op)
+	}
+	return nil
+}
+
+func validate(v Callback) error {
 	switch m := v.(type) {
 	case *AfterSendMsg:
 		if m.MsgSeq < 1 || m.MsgSeq > maxMsgSeq {
@@ -260,28 +325,42 @@ func validate(v any) error {
 		if m.MsgTime < 0 || m.MsgTime > maxUnixSecs {
 			return fmt.Errorf("MsgTime %d is not a Unix time in seconds", m.MsgTime)
 		}
+		return checkLen("From_Account", m.FromAccount, maxAccountLen)
 	case *AfterGroupAttrChanged:
 		switch m.OptionType {
 		case AttrSet, AttrModify, AttrDelete:
-			if len(m.GroupAttr) > maxAttrOps {
-				return fmt.Errorf("GroupAttr has %d entries, more than %d", len(m.GroupAttr), maxAttrOps)
-			}
-			for _, a := range m.GroupAttr {
-				if a.Key == "" || len(a.Key) > maxAttrKeyLen {
-					return fmt.Errorf("GroupAttr key %q must be 1 to %d bytes", a.Key, maxAttrKeyLen)
-				}
-			}
-			if m.OptionType != AttrSet && len(m.GroupAttr) == 0 {
-				return fmt.Errorf("OptionType %s without GroupAttr", m.OptionType)
-			}
+			return checkAttrs(m.OptionType, m.GroupAttr)
 		case AttrClear:
 		default:
 			return fmt.Errorf("OptionType %q is not one of set, modify, delete, clear", m.OptionType)
 		}
+	case *AfterGroupInfoChanged:
+		return checkInfo(m.Name, m.Introduction, m.Notification, m.FaceURL)
 	case *AfterChangeGroupOwner:
 		if m.NewOwnerAccount == "" {
 			return errors.New("NewOwner_Account is missing")
 		}
+		if err := checkLen("OldOwner_Account", m.OldOwnerAccount, maxAccountLen); err != nil {
+			return err
+		}
+		return checkLen("NewOwner_Account", m.NewOwnerAccount, maxAccountLen)
+	case *AfterCreateGroup:
+		if err := checkInfo(&m.Name, nil, nil, nil); err != nil {
+			return err
+		}
+		if err := checkLen("Owner_Account", m.OwnerAccount, maxAccountLen); err != nil {
+			return err
+		}
+		if len(m.UserDefinedDataList) > maxAppDataKeys {
+			return fmt.Errorf("UserDefinedDataList has %d entries, more than IM's %d", len(m.UserDefinedDataList), maxAppDataKeys)
+		}
+		for _, kv := range m.UserDefinedDataList {
+			if kv.Key == "" || len(kv.Key) > maxAppDataKeyLen || len(kv.Value) > maxAppDataValueLen {
+				return fmt.Errorf("UserDefinedDataList entry %q: key 1 to %d bytes, value at most %d", kv.Key, maxAppDataKeyLen, maxAppDataValueLen)
+			}
+		}
+	case *AfterGroupDestroyed:
+		return checkLen("Owner_Account", m.OwnerAccount, maxAccountLen)
 	}
 	return nil
 }

@@ -52,12 +52,30 @@ func DiscoveryName(groupID string) string {
 // deterministic name in the discovery namespace and discover=true: the
 // writer creates that ChatGroup before its first status write, so no API
 // request is made while IM waits for the answer (it gives up after 2 s).
+//
+// Discovery is bounded: at most DiscoveryMaxGroups ChatGroups in the
+// namespace, and DiscoveryPerMinute new ones (a callback for a group whose
+// discovery is already pending takes no new token). Past either, the
+// callback is answered like one for an unclaimed group, and counted.
 func (h *handler) targets(groupID string) (keys []types.NamespacedName, discover bool) {
 	keys = h.routes.lookup(groupID)
-	if len(keys) > 0 || h.opts.DiscoveryNamespace == "" {
+	ns := h.opts.DiscoveryNamespace
+	if len(keys) > 0 || ns == "" {
 		return keys, false
 	}
-	return []types.NamespacedName{{Namespace: h.opts.DiscoveryNamespace, Name: DiscoveryName(groupID)}}, true
+	key := types.NamespacedName{Namespace: ns, Name: DiscoveryName(groupID)}
+	if h.writer.isPending(key) {
+		return []types.NamespacedName{key}, true
+	}
+	if h.routes.countIn(ns) >= h.opts.DiscoveryMaxGroups {
+		discoveryRefused.WithLabelValues("max_groups").Inc()
+		return nil, false
+	}
+	if !h.discoveries.Allow() {
+		discoveryRefused.WithLabelValues("rate").Inc()
+		return nil, false
+	}
+	return []types.NamespacedName{key}, true
 }
 
 // discover creates the ChatGroup for an undeclared group (Observe: the
@@ -66,10 +84,11 @@ func (h *handler) targets(groupID string) (keys []types.NamespacedName, discover
 // winner's object.
 func (w *Writer) discover(ctx context.Context, key types.NamespacedName, u *update, obj *imv1alpha1.ChatGroup) error {
 	cg := &imv1alpha1.ChatGroup{
-		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+			Labels: map[string]string{imv1alpha1.LabelDiscovered: "true"}},
 		Spec: imv1alpha1.ChatGroupSpec{
 			GroupID:          u.groupID,
-			Type:             u.groupType,
+			Type:             u.status.Type(),
 			ManagementPolicy: imv1alpha1.ManagementPolicyObserve,
 		},
 	}

@@ -62,7 +62,7 @@ func FuzzDecodeMerge(f *testing.F) {
 	rt.add(seedGroupID, key)
 
 	f.Fuzz(func(t *testing.T, cmd string, body []byte) {
-		w := NewWriter(c, c, eventSink{}, 1, 1, 10, logr.Discard())
+		w := NewWriter(c, c, nil, eventSink{}, 1, 1, 10, logr.Discard())
 		h := &handler{opts: Options{SDKAppID: 1}, routes: rt, writer: w,
 			log: logr.Discard(), now: func() time.Time { return now }}
 		// A baseline, so that a refused request has state it could damage.

@@ -3,6 +3,7 @@ package webhookserver
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
+
+	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 )
 
 // MaxBodyBytes is the largest callback body accepted (1 MiB).
@@ -30,6 +34,12 @@ type handler struct {
 	writer *Writer
 	log    logr.Logger
 	now    func() time.Time
+
+	// inflight holds a token per request being read and decoded
+	// (Options.MaxInFlight): bodies in memory stay bounded under a flood.
+	inflight chan struct{}
+	// discoveries paces the ChatGroups discovery creates.
+	discoveries *rate.Limiter
 
 	lastStamp atomic.Int64
 }
@@ -64,18 +74,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serve applies the checks in the documented order and returns the HTTP
-// status, the metrics result and the ErrorInfo.
+// status, the metrics result and the ErrorInfo. Everything that can be
+// checked from the query (app, Sign, RequestTime) is checked before the
+// body is read: an unauthenticated request costs no memory.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (int, string, string) {
 	if r.Method != http.MethodPost {
 		return http.StatusMethodNotAllowed, resultMethod, "only POST is accepted"
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return http.StatusRequestEntityTooLarge, resultTooLarge, "body larger than 1 MiB"
-		}
-		return http.StatusBadRequest, resultBadRequest, "reading body failed"
 	}
 	q := parseCallbackQuery(r.URL.RawQuery)
 	now := h.now()
@@ -85,11 +89,28 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 		}
 		return code, resultUnauth, msg
 	}
+	select {
+	case h.inflight <- struct{}{}:
+		defer func() { <-h.inflight }()
+	default:
+		return http.StatusServiceUnavailable, resultBusy, "too many callbacks in flight"
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return http.StatusRequestEntityTooLarge, resultTooLarge, "body larger than 1 MiB"
+		}
+		return http.StatusBadRequest, resultBadRequest, "reading body failed"
+	}
 	cb, code, result, info := decodeBody(q.command, body, cmd)
 	if cb == nil {
 		return code, result, info
 	}
-	c := cb.(interface{ common() *Common }).common()
+	c := cb.common()
+	if msg := aheadOfClock(cb, now); msg != "" {
+		return http.StatusBadRequest, resultAhead, msg
+	}
 	keys, discover := h.targets(c.GroupID)
 	if len(keys) == 0 {
 		return http.StatusOK, resultUnclaimed, ""
@@ -105,6 +126,19 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 	return http.StatusOK, resultAccepted, ""
 }
 
+// aheadOfClock refuses a callback stamped too far in the future to be
+// genuine: kept, it would hold its part of the status against every later
+// change (see internal/groupstatus).
+func aheadOfClock(cb Callback, now time.Time) string {
+	if at := int64(cb.common().EventTime); groupstatus.Ahead(at, now) {
+		return fmt.Sprintf("EventTime %d is more than %v ahead of the receiver's clock", at, groupstatus.MaxAhead)
+	}
+	if m, ok := cb.(*AfterSendMsg); ok && groupstatus.Ahead(m.MsgTime*1000, now) {
+		return fmt.Sprintf("MsgTime %d is more than %v ahead of the receiver's clock", m.MsgTime, groupstatus.MaxAhead)
+	}
+	return ""
+}
+
 // decodeBody checks the body's command against the query's and decodes it.
 // It returns the decoded callback, or nil and the answer to give.
 //
@@ -113,9 +147,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 // that succeeds and the body names the same command, the slow path below
 // could only have reached the same result. Anything else takes the slow
 // path, which gives every refusal its documented answer.
-func decodeBody(queryCmd string, body []byte, cmd *string) (cb any, code int, result, info string) {
+func decodeBody(queryCmd string, body []byte, cmd *string) (cb Callback, code int, result, info string) {
 	if isRecorded(queryCmd) {
-		if v, err := Decode(queryCmd, body); err == nil && v.(interface{ common() *Common }).common().CallbackCommand == queryCmd {
+		if v, err := Decode(queryCmd, body); err == nil && v.common().CallbackCommand == queryCmd {
 			*cmd = queryCmd
 			return v, 0, "", ""
 		}
@@ -125,7 +159,7 @@ func decodeBody(queryCmd string, body []byte, cmd *string) (cb any, code int, re
 
 // decodeSlow reads the body's command first, then decodes: the documented
 // order of checks, each refusal with its own answer.
-func decodeSlow(queryCmd string, body []byte, cmd *string) (cb any, code int, result, info string) {
+func decodeSlow(queryCmd string, body []byte, cmd *string) (cb Callback, code int, result, info string) {
 	var head struct {
 		CallbackCommand string `json:"CallbackCommand"`
 	}
@@ -147,16 +181,6 @@ func decodeSlow(queryCmd string, body []byte, cmd *string) (cb any, code int, re
 		return nil, http.StatusBadRequest, resultBadRequest, err.Error()
 	}
 	return v, 0, "", ""
-}
-
-// isRecorded reports whether cmd is one of the commands Decode knows.
-func isRecorded(cmd string) bool {
-	switch cmd {
-	case CmdAfterCreateGroup, CmdAfterGroupInfoChanged, CmdAfterGroupAttrChanged, CmdAfterSendMsg,
-		CmdAfterNewMemberJoin, CmdAfterMemberExit, CmdAfterChangeGroupOwner, CmdAfterGroupDestroyed:
-		return true
-	}
-	return false
 }
 
 // okBody is the answer to nearly every request, encoded once.

@@ -30,10 +30,10 @@ func info(at int64, name, notification *string) *AfterGroupInfoChanged {
 
 func ptr(s string) *string { return &s }
 
-func eventTimeOf(cb any) int64 { return int64(cb.(interface{ common() *Common }).common().EventTime) }
+func eventTimeOf(cb Callback) int64 { return int64(cb.common().EventTime) }
 
 // mergeAll folds callbacks into one update in order and applies it.
-func mergeAll(st imv1alpha1.ChatGroupStatus, cbs ...any) imv1alpha1.ChatGroupStatus {
+func mergeAll(st imv1alpha1.ChatGroupStatus, cbs ...Callback) imv1alpha1.ChatGroupStatus {
 	u := newUpdate(time.Now())
 	for _, cb := range cbs {
 		u.add(cb, eventTimeOf(cb), "RESTAPI", time.Now())
@@ -45,7 +45,7 @@ func mergeAll(st imv1alpha1.ChatGroupStatus, cbs ...any) imv1alpha1.ChatGroupSta
 
 func TestMergeMessagesSeqOnlyGrows(t *testing.T) {
 	for _, order := range [][]int64{{5, 3, 9, 7}, {9, 7, 5, 3}, {3, 5, 7, 9}} {
-		var cbs []any
+		var cbs []Callback
 		for _, s := range order {
 			cbs = append(cbs, msg(s, 0, "user"+string(rune('0'+s))))
 		}
@@ -66,43 +66,43 @@ func TestMergeAttributes(t *testing.T) {
 		name   string
 		base   map[string]string
 		baseAt int64
-		ops    []any
+		ops    []Callback
 		want   map[string]string
 		wantAt int64 // eventTimes.attributes: the last whole-map replacement
 	}{
 		{"set replaces", map[string]string{"old": "x"}, 0,
-			[]any{attrOp(AttrSet, 10, "a", "1", "b", "2")}, map[string]string{"a": "1", "b": "2"}, 10},
+			[]Callback{attrOp(AttrSet, 10, "a", "1", "b", "2")}, map[string]string{"a": "1", "b": "2"}, 10},
 		{"set modify delete", nil, 0,
-			[]any{attrOp(AttrSet, 10, "a", "1", "b", "2"), attrOp(AttrModify, 20, "b", "3", "c", "4"), attrOp(AttrDelete, 30, "a", "")},
+			[]Callback{attrOp(AttrSet, 10, "a", "1", "b", "2"), attrOp(AttrModify, 20, "b", "3", "c", "4"), attrOp(AttrDelete, 30, "a", "")},
 			map[string]string{"b": "3", "c": "4"}, 10},
 		{"modify upserts onto base", map[string]string{"a": "1"}, 5,
-			[]any{attrOp(AttrModify, 10, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 5},
+			[]Callback{attrOp(AttrModify, 10, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 5},
 		{"clear empties", map[string]string{"a": "1"}, 5,
-			[]any{attrOp(AttrClear, 10)}, nil, 10},
+			[]Callback{attrOp(AttrClear, 10)}, nil, 10},
 		{"clear then modify", map[string]string{"a": "1"}, 5,
-			[]any{attrOp(AttrClear, 10), attrOp(AttrModify, 11, "z", "9")}, map[string]string{"z": "9"}, 10},
+			[]Callback{attrOp(AttrClear, 10), attrOp(AttrModify, 11, "z", "9")}, map[string]string{"z": "9"}, 10},
 		{"older op in pending dropped", nil, 0,
-			[]any{attrOp(AttrSet, 20, "a", "1"), attrOp(AttrModify, 15, "b", "2")}, map[string]string{"a": "1"}, 20},
+			[]Callback{attrOp(AttrSet, 20, "a", "1"), attrOp(AttrModify, 15, "b", "2")}, map[string]string{"a": "1"}, 20},
 		{"equal time: the later arrival wins", nil, 0,
-			[]any{attrOp(AttrSet, 20, "a", "1"), attrOp(AttrSet, 20, "b", "2")}, map[string]string{"b": "2"}, 20},
+			[]Callback{attrOp(AttrSet, 20, "a", "1"), attrOp(AttrSet, 20, "b", "2")}, map[string]string{"b": "2"}, 20},
 		{"equal to applied: applied", map[string]string{"a": "1"}, 50,
-			[]any{attrOp(AttrModify, 50, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 50},
+			[]Callback{attrOp(AttrModify, 50, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 50},
 		{"op older than applied dropped", map[string]string{"a": "1"}, 50,
-			[]any{attrOp(AttrClear, 40)}, map[string]string{"a": "1"}, 50},
+			[]Callback{attrOp(AttrClear, 40)}, map[string]string{"a": "1"}, 50},
 		{"only ops newer than applied land", map[string]string{"a": "1"}, 50,
-			[]any{attrOp(AttrSet, 40, "x", "x"), attrOp(AttrModify, 60, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 50},
+			[]Callback{attrOp(AttrSet, 40, "x", "x"), attrOp(AttrModify, 60, "b", "2")}, map[string]string{"a": "1", "b": "2"}, 50},
 		{"delete of a missing key", map[string]string{"a": "1"}, 0,
-			[]any{attrOp(AttrDelete, 10, "nope", "")}, map[string]string{"a": "1"}, 0},
+			[]Callback{attrOp(AttrDelete, 10, "nope", "")}, map[string]string{"a": "1"}, 0},
 		// Per key: a late operation on one key is not dropped because a newer
 		// one on another key landed first (callbacks arrive out of order).
 		{"late op on another key lands", map[string]string{"a": "1"}, 0,
-			[]any{attrOp(AttrModify, 20, "b", "2"), attrOp(AttrModify, 10, "a", "9")}, map[string]string{"a": "9", "b": "2"}, 0},
+			[]Callback{attrOp(AttrModify, 20, "b", "2"), attrOp(AttrModify, 10, "a", "9")}, map[string]string{"a": "9", "b": "2"}, 0},
 		{"late op on the same key dropped", nil, 0,
-			[]any{attrOp(AttrModify, 20, "a", "new"), attrOp(AttrModify, 10, "a", "old")}, map[string]string{"a": "new"}, 0},
+			[]Callback{attrOp(AttrModify, 20, "a", "new"), attrOp(AttrModify, 10, "a", "old")}, map[string]string{"a": "new"}, 0},
 		{"late modify of a key deleted later dropped", map[string]string{"a": "1"}, 0,
-			[]any{attrOp(AttrDelete, 20, "a", ""), attrOp(AttrModify, 10, "a", "9")}, nil, 0},
+			[]Callback{attrOp(AttrDelete, 20, "a", ""), attrOp(AttrModify, 10, "a", "9")}, nil, 0},
 		{"late modify newer than a set lands on it", nil, 0,
-			[]any{attrOp(AttrSet, 10, "a", "1"), attrOp(AttrModify, 30, "c", "3"), attrOp(AttrModify, 20, "b", "2")},
+			[]Callback{attrOp(AttrSet, 10, "a", "1"), attrOp(AttrModify, 30, "c", "3"), attrOp(AttrModify, 20, "b", "2")},
 			map[string]string{"a": "1", "b": "2", "c": "3"}, 10},
 	}
 	for _, tt := range tests {
@@ -122,18 +122,18 @@ func TestMergeInfoLastWriterWins(t *testing.T) {
 	base.EventTimes.Name = 100
 	tests := []struct {
 		name     string
-		ops      []any
+		ops      []Callback
 		wantName string
 		wantNote string
 	}{
-		{"newer wins", []any{info(200, ptr("new"), nil)}, "new", "before"},
-		{"older than applied dropped", []any{info(50, ptr("old"), nil)}, "applied", "before"},
-		{"equal to applied: later arrival wins", []any{info(100, ptr("same-time"), nil)}, "same-time", "before"},
-		{"equal in pending: later arrival wins", []any{info(200, ptr("b1"), nil), info(200, ptr("b2"), nil)}, "b2", "before"},
-		{"newest of pending wins", []any{info(300, ptr("c"), nil), info(200, ptr("b"), nil)}, "c", "before"},
-		{"absent field untouched, empty applied", []any{info(200, nil, ptr(""))}, "applied", ""},
-		{"empty string empties", []any{info(200, nil, ptr("n")), info(300, nil, ptr(""))}, "applied", ""},
-		{"older empty dropped", []any{info(300, nil, ptr("n")), info(200, nil, ptr(""))}, "applied", "n"},
+		{"newer wins", []Callback{info(200, ptr("new"), nil)}, "new", "before"},
+		{"older than applied dropped", []Callback{info(50, ptr("old"), nil)}, "applied", "before"},
+		{"equal to applied: later arrival wins", []Callback{info(100, ptr("same-time"), nil)}, "same-time", "before"},
+		{"equal in pending: later arrival wins", []Callback{info(200, ptr("b1"), nil), info(200, ptr("b2"), nil)}, "b2", "before"},
+		{"newest of pending wins", []Callback{info(300, ptr("c"), nil), info(200, ptr("b"), nil)}, "c", "before"},
+		{"absent field untouched, empty applied", []Callback{info(200, nil, ptr(""))}, "applied", ""},
+		{"empty string empties", []Callback{info(200, nil, ptr("n")), info(300, nil, ptr(""))}, "applied", ""},
+		{"older empty dropped", []Callback{info(300, nil, ptr("n")), info(200, nil, ptr(""))}, "applied", "n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,7 +170,7 @@ func TestMergeMembersCreateOwnerDestroyed(t *testing.T) {
 // A duplicate of applied callbacks must change nothing, so the writer can
 // skip the write.
 func TestMergeDuplicateChangesNothing(t *testing.T) {
-	cbs := []any{msg(7, 5, "x"), attrOp(AttrSet, 10, "a", "1"), info(20, ptr("n"), ptr("m"))}
+	cbs := []Callback{msg(7, 5, "x"), attrOp(AttrSet, 10, "a", "1"), info(20, ptr("n"), ptr("m"))}
 	st := mergeAll(imv1alpha1.ChatGroupStatus{}, cbs...)
 	again := mergeAll(st, cbs...)
 	if !equalStatus(st, again) {
@@ -181,7 +181,7 @@ func TestMergeDuplicateChangesNothing(t *testing.T) {
 // absorb (used after a failed write) must equal merging the callbacks of
 // both updates one by one, wherever the split falls.
 func TestAbsorbEqualsSequentialMerge(t *testing.T) {
-	cbs := []any{
+	cbs := []Callback{
 		attrOp(AttrSet, 10, "a", "1", "b", "2"), msg(3, 0, "p"), info(12, ptr("n1"), nil),
 		attrOp(AttrModify, 20, "b", "3"), attrOp(AttrModify, 15, "late", "x"), msg(9, 0, "q"),
 		attrOp(AttrDelete, 30, "a", ""), attrOp(AttrClear, 40), info(11, ptr("old"), nil),
@@ -249,13 +249,13 @@ func TestMergeDestroyedAndRecreated(t *testing.T) {
 	}
 	tests := []struct {
 		name      string
-		cbs       []any
+		cbs       []Callback
 		destroyed bool
 		members   int64
 	}{
-		{"create then destroy", []any{create(10), destroy(20)}, true, 0},
-		{"destroy then create again (ID reused)", []any{create(10), destroy(20), create(30)}, false, 2},
-		{"late create of the destroyed group", []any{destroy(20), create(10)}, true, 0},
+		{"create then destroy", []Callback{create(10), destroy(20)}, true, 0},
+		{"destroy then create again (ID reused)", []Callback{create(10), destroy(20), create(30)}, false, 2},
+		{"late create of the destroyed group", []Callback{destroy(20), create(10)}, true, 0},
 	}
 	for _, tt := range tests {
 		// Every callback in one update, and each in its own flush.
@@ -299,24 +299,6 @@ func TestMergeMemberDeltasAfterTheLastWholeCount(t *testing.T) {
 	create := &AfterCreateGroup{Common: Common{GroupID: gid, EventTime: 200}, OwnerAccount: "o", MemberList: []Member{{"a"}, {"b"}}}
 	if st = mergeAll(st, join(150, 5), create, join(200, 1)); st.MemberCount != 4 || st.EventTimes.MemberCount != 200 {
 		t.Fatalf("after a create at 200: want 3 + 1, got %d (eventTimes %+v)", st.MemberCount, st.EventTimes)
-	}
-}
-
-// An update keeps at most maxMemberEvents distinct times, folding the
-// oldest, and the net count is unchanged by the folding.
-func TestMergeMemberEventsBounded(t *testing.T) {
-	u := newUpdate(time.Now())
-	for i := range 3 * maxMemberEvents {
-		u.add(&AfterNewMemberJoin{Common: Common{GroupID: gid, EventTime: EventTime(1000 - i)}, NewMemberList: make([]Member, 1)},
-			int64(1000-i), "", time.Now())
-	}
-	if len(u.members) != maxMemberEvents {
-		t.Fatalf("%d member events kept, want %d", len(u.members), maxMemberEvents)
-	}
-	var st imv1alpha1.ChatGroupStatus
-	u.apply(&st)
-	if st.MemberCount != 3*maxMemberEvents || st.EventTimes.Members != 1000 {
-		t.Fatalf("count %d, members time %d", st.MemberCount, st.EventTimes.Members)
 	}
 }
 

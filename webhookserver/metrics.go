@@ -31,6 +31,11 @@ var (
 		Help: "ChatGroups with a status update waiting to be written.",
 	})
 
+	discoveryRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "chatgroup_webhook_discovery_refused_total",
+		Help: "Callbacks for undeclared groups that discovery did not take, by reason: max_groups (--discovery-max-groups reached) or rate (--discovery-per-minute).",
+	}, []string{"reason"})
+
 	callbacksCoalesced = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "chatgroup_webhook_callbacks_coalesced_total",
 		Help: "Callbacks merged into an update that was already pending (they cost no extra write).",
@@ -49,18 +54,17 @@ const (
 	resultUnauth     = "unauthorized"
 	resultBadRequest = "bad_request"
 	resultBusy       = "busy"
+	resultAhead      = "event_time_ahead"
 )
 
 func init() {
-	metrics.Registry.MustRegister(callbacksTotal, requestDuration, statusWrites, pendingGroups, callbacksCoalesced)
+	metrics.Registry.MustRegister(callbacksTotal, requestDuration, statusWrites, pendingGroups, callbacksCoalesced, discoveryRefused)
 }
 
 // commandLabel bounds the label's values: a caller chooses the command
 // string, and an unbounded label would let it grow the registry.
 func commandLabel(cmd string) string {
-	switch cmd {
-	case CmdAfterCreateGroup, CmdAfterGroupInfoChanged, CmdAfterGroupAttrChanged, CmdAfterSendMsg,
-		CmdAfterNewMemberJoin, CmdAfterMemberExit, CmdAfterChangeGroupOwner, CmdAfterGroupDestroyed:
+	if isRecorded(cmd) {
 		return cmd
 	}
 	if len(cmd) > len(beforePrefix) && cmd[:len(beforePrefix)] == beforePrefix {

@@ -21,10 +21,20 @@ type routes struct {
 	// byID's slices are never modified in place, only replaced, so a
 	// slice returned by lookup stays valid after the lock is released.
 	byID map[string][]types.NamespacedName
+	// perNamespace counts the routed ChatGroups of each namespace (the
+	// discovery cap).
+	perNamespace map[string]int
 }
 
 func newRoutes() *routes {
-	return &routes{byID: map[string][]types.NamespacedName{}}
+	return &routes{byID: map[string][]types.NamespacedName{}, perNamespace: map[string]int{}}
+}
+
+// countIn returns the number of routed ChatGroups in namespace ns.
+func (r *routes) countIn(ns string) int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.perNamespace[ns]
 }
 
 // lookup returns the ChatGroups declaring groupID. The caller must not
@@ -50,6 +60,7 @@ func (r *routes) add(groupID string, key types.NamespacedName) {
 	keys := make([]types.NamespacedName, len(old), len(old)+1)
 	copy(keys, old)
 	r.byID[groupID] = append(keys, key)
+	r.perNamespace[key.Namespace]++
 }
 
 func (r *routes) remove(groupID string, key types.NamespacedName) {
@@ -60,6 +71,11 @@ func (r *routes) remove(groupID string, key types.NamespacedName) {
 	for _, k := range old {
 		if k != key {
 			keys = append(keys, k)
+		}
+	}
+	if len(keys) < len(old) {
+		if r.perNamespace[key.Namespace]--; r.perNamespace[key.Namespace] <= 0 {
+			delete(r.perNamespace, key.Namespace)
 		}
 	}
 	if len(keys) == 0 {

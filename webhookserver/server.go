@@ -11,15 +11,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/util/validation"
 	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 )
 
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups,verbs=get;list;watch;create
@@ -27,36 +31,49 @@ import (
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Options configure the receiver; main fills them from flags.
+// Options configure the receiver; main fills them from flags. Validate is
+// the one place they are checked.
 type Options struct {
 	// SDKAppID is the app's SDKAppID; callbacks for another are refused.
 	SDKAppID uint64
-	// Token is the callback authentication token; empty disables the Sign
-	// check (a warning is logged at start).
-	Token string
-	// MaxSkew bounds |now - RequestTime|: zero means DefaultMaxSkew, a
-	// negative value disables the freshness check.
+	// Token is the callback authentication token. It is required unless
+	// InsecureSkipAuth says, explicitly, that callbacks are not signed:
+	// without it anyone who can reach the receiver could write status.
+	Token            string
+	InsecureSkipAuth bool
+	// MaxSkew bounds |now - RequestTime|; zero disables the check.
 	MaxSkew time.Duration
 	// BindAddress and Path are where callbacks are received.
 	BindAddress string
 	Path        string
 	// DiscoveryNamespace, when set, receives a ChatGroup (Observe) for each
-	// group that no ChatGroup claims.
+	// group that no ChatGroup claims; it needs a Token (an unsigned request
+	// must not create objects). At most DiscoveryMaxGroups ChatGroups are
+	// kept there, created at most DiscoveryPerMinute a minute.
 	DiscoveryNamespace string
+	DiscoveryMaxGroups int
+	DiscoveryPerMinute float64
 	// WriteQPS and WriteBurst bound status writes (token bucket).
 	WriteQPS   float64
 	WriteBurst int
 	// MaxPendingGroups bounds the ChatGroups with unwritten changes; past
 	// it callbacks are refused with 503.
 	MaxPendingGroups int
+	// MaxInFlight bounds the callbacks being read and decoded at once;
+	// past it requests are refused with 503 before their body is read, so
+	// memory under any flood stays below MaxInFlight x MaxBodyBytes.
+	MaxInFlight int
 	// Workers is the number of concurrent status writers (default 4).
 	Workers int
 	// ShutdownTimeout bounds the final flush on shutdown (default 20s,
 	// below the manager's 30s graceful shutdown timeout).
 	ShutdownTimeout time.Duration
+	// Objects is the process's shared object writer (conflict retries and
+	// read-your-writes); nil: the receiver makes its own.
+	Objects *objwrite.Writer
 }
 
-// Defaults for Options left zero.
+// Defaults for Options left zero (MaxSkew excepted: zero disables it).
 const (
 	DefaultBindAddress = ":8090"
 	DefaultPath        = "/callback"
@@ -69,6 +86,12 @@ const (
 	DefaultWriteQPS         = 20
 	DefaultWriteBurst       = 10
 	DefaultMaxPendingGroups = 20000
+	DefaultMaxInFlight      = 64
+	// Discovery: a real app's undeclared groups trickle in with their
+	// first callbacks; a flood of made-up group IDs must not fill the
+	// namespace (nor etcd).
+	DefaultDiscoveryMaxGroups = 1000
+	DefaultDiscoveryPerMinute = 60
 )
 
 func (o *Options) defaults() {
@@ -77,9 +100,6 @@ func (o *Options) defaults() {
 	}
 	if o.Path == "" {
 		o.Path = DefaultPath
-	}
-	if o.MaxSkew == 0 {
-		o.MaxSkew = DefaultMaxSkew
 	}
 	if o.WriteQPS == 0 {
 		o.WriteQPS = DefaultWriteQPS
@@ -90,6 +110,15 @@ func (o *Options) defaults() {
 	if o.MaxPendingGroups == 0 {
 		o.MaxPendingGroups = DefaultMaxPendingGroups
 	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.DiscoveryMaxGroups == 0 {
+		o.DiscoveryMaxGroups = DefaultDiscoveryMaxGroups
+	}
+	if o.DiscoveryPerMinute == 0 {
+		o.DiscoveryPerMinute = DefaultDiscoveryPerMinute
+	}
 	if o.Workers == 0 {
 		o.Workers = 4
 	}
@@ -98,17 +127,54 @@ func (o *Options) defaults() {
 	}
 }
 
-// Validate reports an option that cannot work.
+// OptionError names the option that cannot work, so that main can name
+// the flag that set it.
+type OptionError struct {
+	Option string // the Options field
+	Msg    string
+}
+
+func (e *OptionError) Error() string { return e.Option + ": " + e.Msg }
+
+// Validate reports the first option that cannot work. It checks options
+// as given: New fills zero fields with their defaults first, main checks
+// the flags' values as they are (where zero is a mistake).
 func (o *Options) Validate() error {
+	bad := func(opt, format string, args ...any) error {
+		return &OptionError{Option: opt, Msg: fmt.Sprintf(format, args...)}
+	}
 	switch {
 	case o.SDKAppID == 0:
-		return errors.New("the SDKAppID is required")
-	case o.WriteQPS < 0 || o.WriteBurst < 0:
-		return errors.New("WriteQPS and WriteBurst must not be negative")
-	case o.MaxPendingGroups < 0:
-		return errors.New("MaxPendingGroups must not be negative")
-	case o.Path != "" && o.Path[0] != '/':
-		return errors.New("the callback path must start with '/'")
+		return bad("SDKAppID", "the app's SDKAppID is required, a positive number")
+	case o.Token == "" && !o.InsecureSkipAuth:
+		return bad("Token", "a callback token is required: without it anyone who can reach the receiver can write ChatGroup status (to run without one on purpose, set InsecureSkipAuth)")
+	case o.MaxSkew < 0:
+		return bad("MaxSkew", "must not be negative, got %v", o.MaxSkew)
+	case o.Path == "" || o.Path[0] != '/':
+		return bad("Path", "must start with '/', got %q", o.Path)
+	case o.WriteQPS <= 0:
+		return bad("WriteQPS", "must be positive, got %v", o.WriteQPS)
+	case o.WriteBurst < 1:
+		return bad("WriteBurst", "must be at least 1, got %d", o.WriteBurst)
+	case o.MaxPendingGroups < 1:
+		return bad("MaxPendingGroups", "must be at least 1, got %d", o.MaxPendingGroups)
+	case o.MaxInFlight < 1:
+		return bad("MaxInFlight", "must be at least 1, got %d", o.MaxInFlight)
+	case o.DiscoveryMaxGroups < 1:
+		return bad("DiscoveryMaxGroups", "must be at least 1, got %d", o.DiscoveryMaxGroups)
+	case o.DiscoveryPerMinute <= 0:
+		return bad("DiscoveryPerMinute", "must be positive, got %v", o.DiscoveryPerMinute)
+	}
+	if _, _, err := net.SplitHostPort(o.BindAddress); err != nil {
+		return bad("BindAddress", "%q: %v", o.BindAddress, err)
+	}
+	if ns := o.DiscoveryNamespace; ns != "" {
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return bad("DiscoveryNamespace", "%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		if o.Token == "" {
+			return bad("DiscoveryNamespace", "discovery needs a callback token: an unsigned request must not create ChatGroups")
+		}
 	}
 	return nil
 }
@@ -131,9 +197,11 @@ func New(mgr manager.Manager, opts Options) (*Server, error) {
 		return nil, err
 	}
 	log := mgr.GetLogger().WithName("webhookserver")
-	w := NewWriter(mgr.GetClient(), mgr.GetAPIReader(), eventSink{rec: mgr.GetEventRecorder("chatgroup-webhook")},
+	w := NewWriter(mgr.GetClient(), mgr.GetAPIReader(), opts.Objects, eventSink{rec: mgr.GetEventRecorder("chatgroup-webhook")},
 		opts.WriteQPS, opts.WriteBurst, opts.MaxPendingGroups, log.WithName("writer"))
-	h := &handler{opts: opts, routes: newRoutes(), writer: w, log: log, now: time.Now}
+	h := &handler{opts: opts, routes: newRoutes(), writer: w, log: log, now: time.Now,
+		inflight:    make(chan struct{}, opts.MaxInFlight),
+		discoveries: rate.NewLimiter(rate.Limit(opts.DiscoveryPerMinute/60), max(1, int(opts.DiscoveryPerMinute/6)))}
 	return &Server{opts: opts, mgr: mgr, handler: h, writer: w, log: log}, nil
 }
 
@@ -183,7 +251,7 @@ func (s *Server) ReadyCheck(*http.Request) error {
 // every pending update (bounded by ShutdownTimeout) before returning.
 func (s *Server) Start(ctx context.Context) error {
 	if s.opts.Token == "" {
-		s.log.Info("WARNING: no callback token (--callback-token-file unset or empty): the Sign of callbacks is not checked; anyone who can reach the receiver can write ChatGroup status")
+		s.log.Info("WARNING: callback authentication is off (insecure-skip-callback-auth): the Sign of callbacks is not checked, so anyone who can reach the receiver can write ChatGroup status; discovery is off")
 	}
 	// The routing table must hold every cached ChatGroup before the first
 	// callback, or a claimed group looks unclaimed.

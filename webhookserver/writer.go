@@ -17,16 +17,18 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 )
 
 // ErrBusy is returned by Merge when accepting the callback would exceed the
 // bound on pending groups; the receiver answers 503 and keeps nothing.
 var ErrBusy = errors.New("too many groups with pending status updates")
 
+// A group whose write failed waits before its next attempt, alone: the
+// others keep their turns.
 const (
-	maxConflictRetries = 10
-	minBackoff         = 100 * time.Millisecond
-	maxBackoff         = 30 * time.Second
+	minBackoff = 100 * time.Millisecond
+	maxBackoff = 30 * time.Second
 )
 
 // WriterStats counts one writer's work; tests assert bounds with it.
@@ -39,7 +41,8 @@ type WriterStats struct {
 // first, with optimistic concurrency.
 type Writer struct {
 	client    client.Client // the manager's client: reads from the cache
-	apiReader client.Reader // fresh reads after a conflict
+	apiReader client.Reader // reads that miss the cache
+	objects   *objwrite.Writer
 	events    eventSink
 	limiter   *rate.Limiter
 	max       int
@@ -51,17 +54,6 @@ type Writer struct {
 	queue   entryQueue
 	kick    chan struct{}
 
-	backoffMu sync.Mutex
-	backoff   time.Duration
-
-	// written remembers, per ChatGroup, the object our last write returned
-	// and the resourceVersion it replaced. While the cache still shows that
-	// version, the next flush starts from our own write instead of a copy
-	// that is sure to conflict (a hot group is flushed faster than the
-	// watch delivers our writes back).
-	writtenMu sync.Mutex
-	written   map[types.NamespacedName]writtenObj
-
 	writes, conflicts, errs, unchanged, coalesced atomic.Int64
 }
 
@@ -72,15 +64,24 @@ type entry struct {
 	key      types.NamespacedName
 	next     *update
 	inflight bool
+	// failures counts the consecutive failed writes; while waiting
+	// (backing off after one) the entry is out of the queue.
+	failures int
+	waiting  bool
 	index    int // position in queue, -1 when not queued
 }
 
 // NewWriter returns a writer; qps and burst bound status writes, maxPending
-// bounds the ChatGroups with a pending update.
-func NewWriter(c client.Client, apiReader client.Reader, ev eventSink, qps float64, burst, maxPending int, log logr.Logger) *Writer {
+// bounds the ChatGroups with a pending update. objects is the process's
+// shared object writer (nil: one of its own).
+func NewWriter(c client.Client, apiReader client.Reader, objects *objwrite.Writer, ev eventSink, qps float64, burst, maxPending int, log logr.Logger) *Writer {
+	if objects == nil {
+		objects = objwrite.New(c, apiReader)
+	}
 	return &Writer{
 		client:    c,
 		apiReader: apiReader,
+		objects:   objects,
 		events:    ev,
 		limiter:   rate.NewLimiter(rate.Limit(qps), burst),
 		max:       maxPending,
@@ -88,13 +89,7 @@ func NewWriter(c client.Client, apiReader client.Reader, ev eventSink, qps float
 		now:       time.Now,
 		entries:   map[types.NamespacedName]*entry{},
 		kick:      make(chan struct{}, 1),
-		written:   map[types.NamespacedName]writtenObj{},
 	}
-}
-
-type writtenObj struct {
-	replacedRV string
-	obj        *imv1alpha1.ChatGroup
 }
 
 // Stats returns this writer's counters.
@@ -103,6 +98,14 @@ func (w *Writer) Stats() WriterStats {
 		Writes: w.writes.Load(), Conflicts: w.conflicts.Load(), Errors: w.errs.Load(),
 		Unchanged: w.unchanged.Load(), Coalesced: w.coalesced.Load(),
 	}
+}
+
+// isPending reports whether key has an update not yet written.
+func (w *Writer) isPending(key types.NamespacedName) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.entries[key]
+	return ok
 }
 
 // Pending returns the number of ChatGroups with unwritten changes.
@@ -119,7 +122,7 @@ func (w *Writer) Pending() int {
 //
 // discover marks keys as a ChatGroup to create (Observe) if it does not
 // exist when the update is written.
-func (w *Writer) Merge(keys []types.NamespacedName, cb any, at int64, platform string, discover bool) error {
+func (w *Writer) Merge(keys []types.NamespacedName, cb Callback, at int64, platform string, discover bool) error {
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -141,7 +144,7 @@ func (w *Writer) Merge(keys []types.NamespacedName, cb any, at int64, platform s
 		}
 		if e.next == nil {
 			e.next = newUpdate(now)
-			if !e.inflight {
+			if !e.inflight && !e.waiting {
 				heap.Push(&w.queue, e)
 			}
 		} else {
@@ -182,11 +185,6 @@ func (w *Writer) run(ctx context.Context) {
 		w.signal() // let another worker look at the rest of the queue
 		err := w.write(ctx, e.key, u)
 		w.finish(e, u, err)
-		if err != nil {
-			w.sleepBackoff(ctx)
-		} else {
-			w.resetBackoff()
-		}
 	}
 }
 
@@ -210,8 +208,9 @@ func (w *Writer) pop() (*entry, *update) {
 }
 
 // finish records the outcome of a write. A failed update is folded under
-// the callbacks that arrived meanwhile and queued again with its original
-// first-pending time, so it keeps its place at the head.
+// the callbacks that arrived meanwhile and waits out its own backoff before
+// it is queued again, with its original first-pending time: one group that
+// keeps failing never holds up the others.
 func (w *Writer) finish(e *entry, u *update, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -219,7 +218,12 @@ func (w *Writer) finish(e *entry, u *update, err error) {
 	if err != nil {
 		u.absorb(e.next)
 		e.next = u
+		e.failures++
+		e.waiting = true
+		time.AfterFunc(backoff(e.failures), func() { w.requeue(e) })
+		return
 	}
+	e.failures = 0
 	if e.next != nil {
 		heap.Push(&w.queue, e)
 		w.signal()
@@ -229,23 +233,24 @@ func (w *Writer) finish(e *entry, u *update, err error) {
 	pendingGroups.Dec()
 }
 
-func (w *Writer) sleepBackoff(ctx context.Context) {
-	w.backoffMu.Lock()
-	w.backoff = min(max(2*w.backoff, minBackoff), maxBackoff)
-	d := w.backoff
-	w.backoffMu.Unlock()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
+// requeue ends an entry's backoff.
+func (w *Writer) requeue(e *entry) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e.waiting = false
+	if e.next != nil && !e.inflight && e.index < 0 {
+		heap.Push(&w.queue, e)
+		w.signal()
 	}
 }
 
-func (w *Writer) resetBackoff() {
-	w.backoffMu.Lock()
-	w.backoff = 0
-	w.backoffMu.Unlock()
+// backoff is the wait after the n-th consecutive failure of one group.
+func backoff(n int) time.Duration {
+	d := minBackoff
+	for i := 1; i < n && d < maxBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxBackoff)
 }
 
 // write lands u on the ChatGroup's status. It returns an error only when the
@@ -278,7 +283,7 @@ func (w *Writer) write(ctx context.Context, key types.NamespacedName, u *update)
 			"groupID", u.groupID, "itsGroupID", obj.Spec.GroupID)
 		return nil
 	}
-	obj = w.freshest(key, obj)
+	obj = w.freshest(obj)
 	// A stale or duplicate update is recognized on the cached object and
 	// costs neither a token nor a request.
 	if !changes(u, obj) {
@@ -293,79 +298,58 @@ func (w *Writer) write(ctx context.Context, key types.NamespacedName, u *update)
 	if err := w.get(ctx, w.client, key, obj); err != nil {
 		return w.readError(key, err)
 	}
-	obj = w.freshest(key, obj)
-	for attempt := 0; ; attempt++ {
-		replacedRV := obj.ResourceVersion
-		st := obj.Status.DeepCopy()
-		kinds := u.apply(st)
-		if equality.Semantic.DeepEqual(*st, obj.Status) { // after a conflict: already applied elsewhere
-			w.unchanged.Add(1)
-			statusWrites.WithLabelValues("unchanged").Inc()
-			return nil
+	obj = w.freshest(obj)
+	var kinds [numEventKinds]bool
+	stamp := metav1.NewTime(w.now().UTC().Truncate(time.Second))
+	res, err := w.objects.Write(ctx, obj, objwrite.Status, func(o client.Object) {
+		st := &o.(*imv1alpha1.ChatGroup).Status
+		before := st.DeepCopy()
+		kinds = u.apply(st)
+		if !equality.Semantic.DeepEqual(before, st) {
+			st.LastCallbackTime = &stamp
 		}
-		now := metav1.NewTime(w.now().UTC().Truncate(time.Second))
-		st.LastCallbackTime = &now
-		obj.Status = *st
-		// obj carries the resourceVersion it was read at: the update fails
-		// with 409 if anyone wrote in between, and nothing is overwritten.
-		err := w.client.Status().Update(ctx, obj)
-		switch {
-		case err == nil:
-			w.remember(key, replacedRV, obj)
-			w.writes.Add(1)
-			statusWrites.WithLabelValues("ok").Inc()
-			w.events.emit(obj, u, kinds)
-			return nil
-		case apierrors.IsConflict(err) && attempt < maxConflictRetries:
-			w.conflicts.Add(1)
-			statusWrites.WithLabelValues("conflict").Inc()
-			// The cache may still be behind: re-read from the API server,
-			// then re-apply the same pending delta on the fresh status.
-			obj = &imv1alpha1.ChatGroup{}
-			if err := w.get(ctx, w.apiReader, key, obj); err != nil {
-				return w.readError(key, err)
-			}
-			if err := w.limiter.Wait(ctx); err != nil {
-				return err
-			}
-		case apierrors.IsNotFound(err):
-			return w.readError(key, err)
-		case apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err):
-			w.errs.Add(1)
-			statusWrites.WithLabelValues("error").Inc()
-			w.log.Error(err, "status update refused; dropping it", "chatgroup", key)
-			return nil
-		default:
-			w.errs.Add(1)
-			statusWrites.WithLabelValues("error").Inc()
-			w.log.Error(err, "status update failed; will retry", "chatgroup", key)
-			return err
-		}
+	}, w.limiter.Wait) // a retry is a request too: it takes a token
+	for range res.Conflicts {
+		w.conflicts.Add(1)
+		statusWrites.WithLabelValues("conflict").Inc()
+	}
+	switch {
+	case err == nil && !res.Wrote: // after a conflict: already applied elsewhere
+		w.unchanged.Add(1)
+		statusWrites.WithLabelValues("unchanged").Inc()
+		return nil
+	case err == nil:
+		w.writes.Add(1)
+		statusWrites.WithLabelValues("ok").Inc()
+		w.events.emit(res.Obj.(*imv1alpha1.ChatGroup), u, kinds)
+		return nil
+	case apierrors.IsNotFound(err):
+		return w.readError(key, err)
+	case permanent(err):
+		w.errs.Add(1)
+		statusWrites.WithLabelValues("error").Inc()
+		w.log.Error(err, "status update refused; dropping it", "chatgroup", key)
+		return nil
+	default:
+		w.errs.Add(1)
+		statusWrites.WithLabelValues("error").Inc()
+		w.log.Error(err, "status update failed; will retry", "chatgroup", key)
+		return err
 	}
 }
 
-// freshest returns our last written copy of key while the cached one is
-// still the version that write replaced, else cached.
-func (w *Writer) freshest(key types.NamespacedName, cached *imv1alpha1.ChatGroup) *imv1alpha1.ChatGroup {
-	w.writtenMu.Lock()
-	defer w.writtenMu.Unlock()
-	wr, ok := w.written[key]
-	if !ok {
-		return cached
-	}
-	if wr.replacedRV == cached.ResourceVersion {
-		return wr.obj.DeepCopy()
-	}
-	delete(w.written, key) // the cache has caught up (or someone else wrote)
-	return cached
+// permanent reports a refusal that retrying the same write cannot change:
+// invalid (a schema limit), malformed, forbidden, or too large.
+func permanent(err error) bool {
+	return apierrors.IsInvalid(err) || apierrors.IsBadRequest(err) || apierrors.IsForbidden(err) ||
+		apierrors.IsRequestEntityTooLargeError(err)
 }
 
-func (w *Writer) remember(key types.NamespacedName, replacedRV string, obj *imv1alpha1.ChatGroup) {
-	w.writtenMu.Lock()
-	defer w.writtenMu.Unlock()
-	cp := obj.DeepCopy()
-	cp.ManagedFields = nil // as the cache keeps objects (cacheconfig.Options)
-	w.written[key] = writtenObj{replacedRV: replacedRV, obj: cp}
+// freshest returns our last written copy of obj while the cache still
+// shows the version that write replaced (a hot group is flushed faster than
+// the watch delivers our writes back), else obj.
+func (w *Writer) freshest(obj *imv1alpha1.ChatGroup) *imv1alpha1.ChatGroup {
+	return w.objects.Freshest(obj).(*imv1alpha1.ChatGroup)
 }
 
 // changes reports whether u would change obj's status.
@@ -388,9 +372,7 @@ func (w *Writer) get(ctx context.Context, r client.Reader, key types.NamespacedN
 func (w *Writer) readError(key types.NamespacedName, err error) error {
 	if apierrors.IsNotFound(err) {
 		w.log.Info("ChatGroup gone; dropping its pending status update", "chatgroup", key)
-		w.writtenMu.Lock()
-		delete(w.written, key)
-		w.writtenMu.Unlock()
+		w.objects.Forget(key)
 		return nil
 	}
 	w.errs.Add(1)

@@ -2,6 +2,7 @@ package webhookserver
 
 import (
 	"errors"
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"testing"
 	"time"
 
@@ -12,7 +13,7 @@ import (
 // The queue hands out the update that has waited longest, whatever the
 // traffic of the others, and a failed update keeps its place.
 func TestWriterFIFO(t *testing.T) {
-	w := NewWriter(nil, nil, eventSink{}, 1, 1, 3, logr.Discard())
+	w := NewWriter(nil, nil, nil, eventSink{}, 1, 1, 3, logr.Discard())
 	clock := time.Unix(0, 0)
 	w.now = func() time.Time { clock = clock.Add(time.Second); return clock }
 	key := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: n} }
@@ -37,23 +38,23 @@ func TestWriterFIFO(t *testing.T) {
 		merge("hot", i) // coalesced: hot keeps its first-pending time
 	}
 	e, u := pop("hot")
-	if u.msgSeq != 99 || u.callbacks != 99 {
-		t.Fatalf("hot update seq=%d callbacks=%d, want 99 and 99", u.msgSeq, u.callbacks)
+	if seqOf(u) != 99 || u.callbacks != 99 {
+		t.Fatalf("hot update seq=%d callbacks=%d, want 99 and 99", seqOf(u), u.callbacks)
 	}
 	merge("hot", 100) // arrives while hot is being written
 	w.finish(e, u, nil)
 	pop("cold") // waited longer than hot's new update
 	e, u = pop("hot")
-	if u.msgSeq != 100 {
-		t.Fatalf("seq %d, want 100", u.msgSeq)
+	if seqOf(u) != 100 {
+		t.Fatalf("seq %d, want 100", seqOf(u))
 	}
 
 	merge("third", 1)
 	merge("hot", 101) // during the failing write
 	w.finish(e, u, errors.New("API server down"))
 	e, u = pop("hot") // the failed update keeps its original place
-	if u.msgSeq != 101 || u.callbacks != 2 {
-		t.Fatalf("after a failure: seq=%d callbacks=%d, want 101 and 2 (folded)", u.msgSeq, u.callbacks)
+	if seqOf(u) != 101 || u.callbacks != 2 {
+		t.Fatalf("after a failure: seq=%d callbacks=%d, want 101 and 2 (folded)", seqOf(u), u.callbacks)
 	}
 	w.finish(e, u, nil)
 	pop("third")
@@ -70,7 +71,14 @@ func TestWriterFIFO(t *testing.T) {
 	if err := w.Merge([]types.NamespacedName{key("a"), key("b")}, msg(2, 0, "x"), 0, "", false); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Merge past the bound: %v, want ErrBusy", err)
 	}
-	if w.entries[key("a")].next.msgSeq != 1 {
+	if seqOf(w.entries[key("a")].next) != 1 {
 		t.Fatal("a refused callback changed a pending update")
 	}
+}
+
+// seqOf is the lastMessageSeq u would write on an empty status.
+func seqOf(u *update) int64 {
+	var st imv1alpha1.ChatGroupStatus
+	u.apply(&st)
+	return st.LastMessageSeq
 }

@@ -34,6 +34,12 @@ const (
 	// API at once instead of waiting for the next resync.
 	AnnotationResyncRequestedAt = "im.chatgroup.dev/resync-requested-at"
 
+	// LabelDiscovered marks a ChatGroup the receiver created for an
+	// undeclared group (discovery). The operator deletes such a ChatGroup
+	// when a read finds its group does not exist: a made-up group ID in a
+	// callback must not leave an object behind.
+	LabelDiscovered = "im.chatgroup.dev/discovered"
+
 	// Finalizer guards destroy_group for ChatGroups with deletionPolicy Delete.
 	Finalizer = "im.chatgroup.dev/destroy-group"
 )

@@ -1,4 +1,4 @@
-package attrmerge
+package groupstatus
 
 import (
 	"fmt"

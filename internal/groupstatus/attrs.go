@@ -1,21 +1,15 @@
-// Package attrmerge orders a group's custom attribute operations so that the
-// order in which they arrive cannot change the result.
-//
-// IM applies set, modify, delete and clear in EventTime order, but their
-// callbacks can arrive in any order and through any replica. One time for
-// the whole map is not enough: a late modify of key A must not be dropped
-// just because a newer modify of key B already landed. So the state is a
-// last-writer-wins map with a wipe time: the time R of the last operation
-// that replaced the whole map (set, clear, or a REST read), and per key the
-// newest upsert or delete with its time. Merging takes the newest entry per
-// key and drops entries older than R. That merge is commutative, associative
-// and idempotent, so duplicates, reordering and concurrent replicas all
-// converge on IM's own order. Equal times: the later arrival wins, because IM
-// stamps milliseconds and back-to-back real changes share one.
-//
-// The receiver and the controller both write status.attributes through this
-// package, so a REST read and a callback are ordered by the same rule.
-package attrmerge
+// Attributes. IM applies set, modify, delete and clear in EventTime order,
+// but their callbacks can arrive in any order and through any replica. One
+// time for the whole map is not enough: a late modify of key A must not be
+// dropped just because a newer modify of key B already landed. So the state
+// is a last-writer-wins map with a wipe time: the time R of the last
+// operation that replaced the whole map (set, clear, a REST read, a push),
+// and per key the newest upsert or delete with its time. Merging takes the
+// newest entry per key and drops entries older than R. That merge is
+// commutative, associative and idempotent, so duplicates, reordering and
+// concurrent replicas all converge on IM's own order.
+
+package groupstatus
 
 import (
 	"maps"
@@ -28,6 +22,12 @@ import (
 // tombstone could resurrect its key until the next resync; callbacks arrive
 // within seconds, so only pathological churn gets near the bound.
 const maxTombstones = 32
+
+// maxDeltaKeys bounds the keys one pending Delta holds. IM keeps at most 16
+// live keys, so genuine traffic between two writes of a group stays far
+// below it; past it the oldest entries are forgotten (the next read heals
+// what that loses), so that no stream of callbacks can grow a Delta.
+const maxDeltaKeys = 64
 
 // Entry is the newest known operation on one key.
 type Entry struct {
@@ -54,7 +54,23 @@ func (d *Delta) put(k string, e Entry) bool {
 		return false
 	}
 	d.Keys[k] = e
+	for len(d.Keys) > maxDeltaKeys {
+		d.forgetOldest()
+	}
 	return true
+}
+
+// forgetOldest drops the oldest entry (deleted ones first at equal times).
+func (d *Delta) forgetOldest() {
+	var oldest string
+	first := true
+	for k, e := range d.Keys {
+		o := d.Keys[oldest]
+		if first || e.At < o.At || (e.At == o.At && (e.Deleted && !o.Deleted || e.Deleted == o.Deleted && k < oldest)) {
+			oldest, first = k, false
+		}
+	}
+	delete(d.Keys, oldest)
 }
 
 // wipe drops the entries a replacement at time at supersedes: older ones, and
