@@ -59,7 +59,7 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 	k8sClient, err = client.New(env.Config, client.Options{Scheme: env.Scheme})
 	Expect(err).NotTo(HaveOccurred())
-	shared = startReceiver(Options{Token: testToken, WriteQPS: 200, WriteBurst: 50})
+	shared = startReceiver(Options{Token: testToken, MaxSkew: DefaultMaxSkew, WriteQPS: 200, WriteBurst: 50})
 })
 
 var _ = AfterSuite(func() {
@@ -131,6 +131,14 @@ func (s countingStatus) Update(ctx context.Context, obj client.Object, opts ...c
 	}
 	s.c.updates.Add(1)
 	return s.SubResourceWriter.Update(ctx, obj, opts...)
+}
+
+func (s countingStatus) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	if err := s.c.gate.pass(ctx); err != nil {
+		return err
+	}
+	s.c.updates.Add(1)
+	return s.SubResourceWriter.Patch(ctx, obj, patch, opts...)
 }
 
 type receiver struct {

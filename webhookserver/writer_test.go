@@ -52,12 +52,17 @@ func TestWriterFIFO(t *testing.T) {
 	merge("third", 1)
 	merge("hot", 101) // during the failing write
 	w.finish(e, u, errors.New("API server down"))
-	e, u = pop("hot") // the failed update keeps its original place
+	// The failed group waits out its own backoff; the others go on.
+	pop("third")
+	if e2, _ := w.pop(); e2 != nil {
+		t.Fatalf("popped %v while hot backs off", e2.key)
+	}
+	w.requeue(e) // its backoff is over
+	e, u = pop("hot")
 	if seqOf(u) != 101 || u.callbacks != 2 {
 		t.Fatalf("after a failure: seq=%d callbacks=%d, want 101 and 2 (folded)", seqOf(u), u.callbacks)
 	}
 	w.finish(e, u, nil)
-	pop("third")
 
 	// Bound: cold's entry is still in flight (popped, not finished), third too.
 	if got := w.Pending(); got != 2 {
