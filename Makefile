@@ -73,6 +73,11 @@ verify-generated: manifests generate ## Fail when `make manifests generate` chan
 	fi
 	@echo "generated files are up to date"
 
+.PHONY: verify-tracked-files
+verify-tracked-files: ## Fail when Git tracks an executable, a file with NUL bytes (not an allowed fixture) or a file over 1 MiB (self-tested first).
+	hack/verify-tracked-files_test.sh
+	hack/verify-tracked-files.sh
+
 .PHONY: test
 test: manifests generate fmt vet envtest helm ## Run every test: unit, envtest suites and e2e, on a real kube-apiserver and etcd.
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" HELM="$(HELM)" go test $(GO_TEST_FLAGS) ./... -coverprofile cover.out $(GINKGO_FLAGS)
