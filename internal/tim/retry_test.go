@@ -292,8 +292,10 @@ func TestUserSigCache(t *testing.T) {
 	if _, err := c.GetAppIDGroupList(ctx, 0, 0, ""); err != nil {
 		t.Fatal(err)
 	}
-	if len(sigs()) != 2 || c.sigs.generated() != 2 {
-		t.Fatalf("not regenerated near expiry: %d sigs, %d generated", len(sigs()), c.sigs.generated())
+	// The library signs at the wall clock, so the new ticket may equal the
+	// old one byte for byte; the count says a new one was made.
+	if c.sigs.generated() != 2 {
+		t.Fatalf("not regenerated near expiry: %d generated", c.sigs.generated())
 	}
 
 	// Concurrent callers share one ticket.
