@@ -15,7 +15,7 @@ import (
 )
 
 // webhookFlags are the callback receiver's command-line settings (see
-// DESIGN.md, "The manager's command line"). They live apart from main.go so
+// docs/design.md, "The manager's command line"). They live apart from main.go so
 // that the receiver's flags and the controller's do not collide in one file.
 type webhookFlags struct {
 	sdkAppID           uint64

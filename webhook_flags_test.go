@@ -65,7 +65,7 @@ func TestWebhookFlagDefaultsAndToken(t *testing.T) {
 	if w.SDKAppID != 1400000000 || w.MaxSkew != time.Minute || w.BindAddress != ":8090" ||
 		w.Path != "/callback" || w.DiscoveryNamespace != "" || w.WriteQPS != 20 || w.WriteBurst != 10 ||
 		w.MaxPendingGroups != 20000 || w.Token != "" {
-		t.Fatalf("defaults differ from DESIGN.md and the README: %+v", w)
+		t.Fatalf("defaults differ from docs/design.md and the README: %+v", w)
 	}
 	o, err = parseOptions(t, "--sdkappid=1", "--callback-max-skew=0")
 	if err != nil {
