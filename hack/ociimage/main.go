@@ -245,7 +245,7 @@ func writeArchive(img v1.Image, s spec, out string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(scratch)
+	defer func() { _ = os.RemoveAll(scratch) }()
 	lp, err := layout.Write(scratch, empty.Index)
 	if err != nil {
 		return "", err
@@ -266,9 +266,9 @@ func writeArchive(img v1.Image, s spec, out string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer os.Remove(tmp)
+	defer func() { _ = os.Remove(tmp) }() // fails once renamed: nothing left to remove
 	if err := packDir(f, scratch, s.epoch); err != nil {
-		f.Close()
+		_ = f.Close()
 		return "", err
 	}
 	if err := f.Close(); err != nil {
@@ -277,26 +277,28 @@ func writeArchive(img v1.Image, s spec, out string) (string, error) {
 	return digest.String(), os.Rename(tmp, out)
 }
 
-// packDir tars the tree under root in lexical order (filepath.WalkDir's),
-// as root-owned entries dated epoch.
-func packDir(w io.Writer, root string, epoch time.Time) error {
+// packDir tars the tree under dir in lexical order (fs.WalkDir's), as
+// root-owned entries dated epoch. It reads through an os.Root, so nothing
+// outside dir can be reached.
+func packDir(w io.Writer, dir string, epoch time.Time) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = root.Close() }()
+	fsys := root.FS()
 	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
+	err = fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || name == "." {
 			return err
 		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		name := filepath.ToSlash(rel)
 		if d.IsDir() {
 			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX})
 		}
 		if !d.Type().IsRegular() {
 			return fmt.Errorf("%s: not a regular file", name)
 		}
-		data, err := os.ReadFile(p)
+		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return err
 		}
