@@ -17,6 +17,7 @@ $(LOCALBIN):
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 HELM_VERSION ?= v4.3.1
+CRD_REF_DOCS_VERSION ?= v0.3.0
 # The control plane for tests is built from the versions pinned in
 # hack/envtest/go.mod; these names only key the cache directory.
 ENVTEST_K8S_VERSION ?= $(shell awk '$$1=="k8s.io/kubernetes"{print $$2; exit}' hack/envtest/go.mod)
@@ -26,6 +27,7 @@ ENVTEST_DIR ?= $(LOCALBIN)/k8s/$(ENVTEST_K8S_VERSION)-etcd-$(ENVTEST_ETCD_VERSIO
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+CRD_REF_DOCS ?= $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
 
 ## Test settings. Two cores: keep parallelism modest.
 GO_TEST_FLAGS ?= -p 2
@@ -49,6 +51,10 @@ manifests: controller-gen ## Generate the CRD and RBAC manifests from the kubebu
 generate: controller-gen ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
+.PHONY: api-docs
+api-docs: crd-ref-docs ## Generate the API reference docs/api.md from the Go types in api/v1alpha1 (config in hack/crd-ref-docs.yaml).
+	$(CRD_REF_DOCS) --log-level=WARN --source-path=./api/v1alpha1 --config=hack/crd-ref-docs.yaml --renderer=markdown --output-path=docs/api.md
+
 .PHONY: fmt
 fmt: ## Run go fmt.
 	go fmt ./...
@@ -66,12 +72,17 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 	$(GOLANGCI_LINT) run --fix
 
 .PHONY: verify-generated
-verify-generated: manifests generate ## Fail when `make manifests generate` changes a committed file.
-	@if [ -n "$$(git status --porcelain -- api config charts)" ]; then \
-		echo "Generated files are stale; run 'make manifests generate' and commit:"; \
-		git status --porcelain -- api config charts; git --no-pager diff -- api config charts | head -50; exit 1; \
+verify-generated: manifests generate api-docs ## Fail when `make manifests generate api-docs` changes a committed file.
+	@if [ -n "$$(git status --porcelain -- api config charts docs)" ]; then \
+		echo "Generated files are stale; run 'make manifests generate api-docs' and commit:"; \
+		git status --porcelain -- api config charts docs; git --no-pager diff -- api config charts docs | head -50; exit 1; \
 	fi
 	@echo "generated files are up to date"
+
+.PHONY: verify-tracked-files
+verify-tracked-files: ## Fail when Git tracks an executable, a file with NUL bytes (not an allowed fixture) or a file over 1 MiB (self-tested first).
+	hack/verify-tracked-files_test.sh
+	hack/verify-tracked-files.sh
 
 .PHONY: test
 test: manifests generate fmt vet envtest helm ## Run every test: unit, envtest suites and e2e, on a real kube-apiserver and etcd.
@@ -187,6 +198,11 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint.
 $(GOLANGCI_LINT): | $(LOCALBIN)
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: crd-ref-docs
+crd-ref-docs: $(CRD_REF_DOCS) ## Install crd-ref-docs (the API reference generator).
+$(CRD_REF_DOCS): | $(LOCALBIN)
+	$(call go-install-tool,$(CRD_REF_DOCS),github.com/elastic/crd-ref-docs,$(CRD_REF_DOCS_VERSION))
 
 .PHONY: helm
 helm: $(HELM) ## Install helm.

@@ -15,7 +15,7 @@ import (
 )
 
 // controllerFlags are the ChatGroup controller's command-line settings (see
-// DESIGN.md, "The manager's command line"). --sdkappid is shared with the
+// docs/design.md, "The manager's command line"). --sdkappid is shared with the
 // callback receiver and lives in webhookFlags.
 type controllerFlags struct {
 	secretKeyFile   string

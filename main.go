@@ -23,7 +23,7 @@ import (
 	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
 )
 
-// options are the manager's command-line settings. DESIGN.md's "command line"
+// options are the manager's command-line settings. docs/design.md's "command line"
 // section is a contract: tests outside the repository depend on these names.
 type options struct {
 	metricsAddr string

@@ -9,14 +9,18 @@ import (
 	"strings"
 )
 
-// The seed documents (testdata/seeds, copies of shared/seeds) are the
+// The seed documents (internal/timfake/testdata/seeds, the one copy of the
+// callback goldens and their sources, shared with the fake) are the
 // callback pages the project started from; tests post their samples as
 // documented, so a drift between the docs and the decoder fails a test.
+
+// goldenDir holds the callback goldens the fake's tests check it sends.
+var goldenDir = filepath.Join("..", "internal", "timfake", "testdata")
 
 // seedSample extracts the request sample of a seed document, with its //
 // comments stripped, and the documented query string.
 func seedSample(command string) (body []byte, query string, err error) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "seeds", command+".txt"))
+	raw, err := os.ReadFile(filepath.Join(goldenDir, "seeds", command+".txt"))
 	if err != nil {
 		return nil, "", err
 	}
@@ -99,13 +103,13 @@ func stripComments(s string) string {
 // seedCommands are the commands with a seed document.
 var seedCommands = []string{CmdAfterCreateGroup, CmdAfterGroupInfoChanged, CmdAfterGroupAttrChanged, CmdAfterSendMsg}
 
-// allCommands are the recorded commands; testdata/callbacks holds a body
-// for each (copies of internal/timfake's goldens).
+// allCommands are the recorded commands; goldenDir/callbacks holds a body
+// for each.
 var allCommands = []string{
 	CmdAfterCreateGroup, CmdAfterGroupInfoChanged, CmdAfterGroupAttrChanged, CmdAfterSendMsg,
 	CmdAfterNewMemberJoin, CmdAfterMemberExit, CmdAfterChangeGroupOwner, CmdAfterGroupDestroyed,
 }
 
 func goldenBody(command string) ([]byte, error) {
-	return os.ReadFile(filepath.Join("testdata", "callbacks", command+".json"))
+	return os.ReadFile(filepath.Join(goldenDir, "callbacks", command+".json"))
 }

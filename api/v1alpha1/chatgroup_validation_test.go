@@ -221,7 +221,7 @@ var _ = Describe("ChatGroup CRD", func() {
 		})
 	})
 
-	It("prints the columns of DESIGN.md in `kubectl get`", func() {
+	It("prints the columns of docs/design.md in `kubectl get`", func() {
 		crd := &apiextensionsv1.CustomResourceDefinition{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "chatgroups.im.chatgroup.dev"}, crd)).To(Succeed())
 

@@ -1,12 +1,19 @@
 // Command ociimage packs one static binary into a FROM-scratch OCI image
-// archive, without Docker: a single uncompressed layer holding the binary (and
-// a distroless-like /etc/passwd, /etc/group and /tmp), a config with the
-// Entrypoint and User, a manifest, and an index.json carrying the image name
-// in the annotations containerd's importer reads. The result loads with
+// archive, without Docker: a single layer holding the binary (and a
+// distroless-like /etc/passwd, /etc/group and /tmp), a config with the
+// Entrypoint and User, written as an OCI image layout whose index.json
+// carries the image name in the annotation containerd's importer reads, and
+// packed into one tar. The result loads with
 //
-//	ctr -n k8s.io images import --all-platforms image.tar
+//	ctr -n k8s.io images import image.tar
 //
-// The archive is reproducible: same binary, same flags, same bytes.
+// The image itself (layer, config, manifest, index) is built by
+// go-containerregistry (mutate, tarball, layout), so the OCI formats are
+// the library's job; this file only says what goes into the image and packs
+// the layout directory.
+//
+// The archive is reproducible: same binary, same flags, same bytes. Times
+// are SOURCE_DATE_EPOCH, or the Unix epoch.
 //
 // Usage:
 //
@@ -17,77 +24,33 @@ package main
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
+// Annotations on the index entry: containerd names the imported image from
+// the first, other OCI tools from the second.
 const (
-	mediaTypeIndex    = "application/vnd.oci.image.index.v1+json"
-	mediaTypeManifest = "application/vnd.oci.image.manifest.v1+json"
-	mediaTypeConfig   = "application/vnd.oci.image.config.v1+json"
-	mediaTypeLayer    = "application/vnd.oci.image.layer.v1.tar"
+	annotationContainerdName = "io.containerd.image.name"
+	annotationRefName        = "org.opencontainers.image.ref.name"
 )
-
-type descriptor struct {
-	MediaType   string            `json:"mediaType"`
-	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Platform    *platform         `json:"platform,omitempty"`
-}
-
-type platform struct {
-	Architecture string `json:"architecture"`
-	OS           string `json:"os"`
-}
-
-type imageConfig struct {
-	Created      string `json:"created"`
-	Architecture string `json:"architecture"`
-	OS           string `json:"os"`
-	Config       struct {
-		User       string            `json:"User,omitempty"`
-		Env        []string          `json:"Env,omitempty"`
-		Entrypoint []string          `json:"Entrypoint,omitempty"`
-		Cmd        []string          `json:"Cmd,omitempty"`
-		WorkingDir string            `json:"WorkingDir,omitempty"`
-		Labels     map[string]string `json:"Labels,omitempty"`
-	} `json:"config"`
-	RootFS struct {
-		Type    string   `json:"type"`
-		DiffIDs []string `json:"diff_ids"`
-	} `json:"rootfs"`
-	History []history `json:"history,omitempty"`
-}
-
-type history struct {
-	Created   string `json:"created"`
-	CreatedBy string `json:"created_by"`
-}
-
-type manifest struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Config        descriptor   `json:"config"`
-	Layers        []descriptor `json:"layers"`
-}
-
-type index struct {
-	SchemaVersion int          `json:"schemaVersion"`
-	MediaType     string       `json:"mediaType"`
-	Manifests     []descriptor `json:"manifests"`
-}
 
 type stringList []string
 
@@ -99,6 +62,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "ociimage:", err)
 		os.Exit(1)
 	}
+}
+
+// spec is what goes into the image.
+type spec struct {
+	binary     []byte
+	binName    string // base name of --binary, for the history entry
+	ref, tag   string
+	entrypoint string
+	user       string
+	arch       string
+	cmd        []string
+	labels     map[string]string
+	epoch      time.Time
 }
 
 func run(args []string) error {
@@ -118,179 +94,141 @@ func run(args []string) error {
 	if *binary == "" || *name == "" || *out == "" {
 		return errors.New("--binary, --name and --out are required")
 	}
-	ref := *name
-	tag := "latest"
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		tag = ref[i+1:]
+	s := spec{binName: filepath.Base(*binary), ref: *name, tag: "latest", entrypoint: *entrypoint, user: *user, arch: *arch, cmd: cmd}
+	if i := strings.LastIndex(s.ref, ":"); i > strings.LastIndex(s.ref, "/") {
+		s.tag = s.ref[i+1:]
 	} else {
-		ref += ":" + tag
+		s.ref += ":" + s.tag
 	}
-	if *entrypoint == "" {
-		*entrypoint = "/" + filepath.Base(*binary)
+	if s.entrypoint == "" {
+		s.entrypoint = "/" + s.binName
 	}
-	if !path.IsAbs(*entrypoint) {
-		return fmt.Errorf("--entrypoint %q must be absolute", *entrypoint)
+	if !path.IsAbs(s.entrypoint) || path.Clean(s.entrypoint) != s.entrypoint || s.entrypoint == "/" {
+		return fmt.Errorf("--entrypoint %q must be a clean absolute file path", s.entrypoint)
 	}
-	bin, err := os.ReadFile(*binary)
-	if err != nil {
-		return err
-	}
-
-	// A fixed timestamp keeps the archive reproducible.
-	epoch := time.Unix(0, 0).UTC()
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		var sec int64
-		if _, err := fmt.Sscan(s, &sec); err == nil {
-			epoch = time.Unix(sec, 0).UTC()
+	for _, l := range labels {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			return fmt.Errorf("--label %q: want key=value", l)
 		}
-	}
-
-	layer, err := buildLayer(epoch, strings.TrimPrefix(*entrypoint, "/"), bin)
-	if err != nil {
-		return err
-	}
-	layerDigest := digest(layer)
-
-	var cfg imageConfig
-	cfg.Created = epoch.Format(time.RFC3339)
-	cfg.Architecture = *arch
-	cfg.OS = "linux"
-	cfg.Config.User = *user
-	cfg.Config.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	cfg.Config.Entrypoint = []string{*entrypoint}
-	cfg.Config.Cmd = cmd
-	cfg.Config.WorkingDir = "/"
-	if len(labels) > 0 {
-		cfg.Config.Labels = map[string]string{}
-		for _, l := range labels {
-			k, v, ok := strings.Cut(l, "=")
-			if !ok {
-				return fmt.Errorf("--label %q: want key=value", l)
-			}
-			cfg.Config.Labels[k] = v
+		if s.labels == nil {
+			s.labels = map[string]string{}
 		}
+		s.labels[k] = v
 	}
-	cfg.RootFS.Type = "layers"
-	cfg.RootFS.DiffIDs = []string{layerDigest} // uncompressed: digest == diff_id
-	cfg.History = []history{{Created: cfg.Created, CreatedBy: "hack/ociimage: COPY " + filepath.Base(*binary) + " " + *entrypoint}}
-	cfgJSON, err := json.Marshal(cfg)
-	if err != nil {
+	s.epoch = time.Unix(0, 0).UTC()
+	if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+		sec, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("SOURCE_DATE_EPOCH %q: %w", v, err)
+		}
+		s.epoch = time.Unix(sec, 0).UTC()
+	}
+	var err error
+	if s.binary, err = os.ReadFile(*binary); err != nil {
 		return err
 	}
 
-	man := manifest{
-		SchemaVersion: 2,
-		MediaType:     mediaTypeManifest,
-		Config:        descriptor{MediaType: mediaTypeConfig, Digest: digest(cfgJSON), Size: int64(len(cfgJSON))},
-		Layers:        []descriptor{{MediaType: mediaTypeLayer, Digest: layerDigest, Size: int64(len(layer))}},
-	}
-	manJSON, err := json.Marshal(man)
+	img, err := build(s)
 	if err != nil {
 		return err
 	}
-	idx := index{
-		SchemaVersion: 2,
-		MediaType:     mediaTypeIndex,
-		Manifests: []descriptor{{
-			MediaType: mediaTypeManifest, Digest: digest(manJSON), Size: int64(len(manJSON)),
-			Platform: &platform{Architecture: *arch, OS: "linux"},
-			Annotations: map[string]string{
-				"io.containerd.image.name":          ref,
-				"org.opencontainers.image.ref.name": tag,
-			},
-		}},
-	}
-	idxJSON, err := json.Marshal(idx)
-	if err != nil {
-		return err
-	}
-
 	if err := os.MkdirAll(filepath.Dir(*out), 0o750); err != nil {
 		return err
 	}
-	tmp := *out + ".tmp"
-	f, err := os.Create(tmp)
+	digest, err := writeArchive(img, s, *out)
 	if err != nil {
 		return err
 	}
-	tw := tar.NewWriter(f)
-	entries := []struct {
-		name string
-		data []byte
-	}{
-		{"oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`)},
-		{"index.json", idxJSON},
-		{blobPath(layerDigest), layer},
-		{blobPath(man.Config.Digest), cfgJSON},
-		{blobPath(idx.Manifests[0].Digest), manJSON},
-	}
-	for _, dir := range []string{"blobs/", "blobs/sha256/"} {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: dir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
-			return err
-		}
-	}
-	for _, e := range entries {
-		if err := writeFile(tw, e.name, 0o644, epoch, e.data); err != nil {
-			return err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, *out); err != nil {
-		return err
-	}
-	fmt.Printf("ociimage: wrote %s (%s, manifest %s, %d bytes layer)\n", *out, ref, idx.Manifests[0].Digest, len(layer))
+	fmt.Printf("ociimage: wrote %s (%s, manifest %s)\n", *out, s.ref, digest)
 	return nil
 }
 
-// buildLayer is the image's only layer: what distroless/static:nonroot gives
-// a static binary (a nonroot user, /tmp), plus the binary itself.
-func buildLayer(epoch time.Time, binPath string, bin []byte) ([]byte, error) {
+// build assembles the image: one layer, the config, OCI media types.
+func build(s spec) (v1.Image, error) {
+	layerTar, err := layerContent(s.epoch, strings.TrimPrefix(s.entrypoint, "/"), s.binary)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, err
+	}
+	created := v1.Time{Time: s.epoch}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	img, err = mutate.Append(img, mutate.Addendum{
+		Layer:   layer,
+		History: v1.History{Created: created, CreatedBy: "hack/ociimage: COPY " + s.binName + " " + s.entrypoint},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Created = created
+	cf.Architecture = s.arch
+	cf.OS = "linux"
+	cf.Config = v1.Config{
+		User:       s.user,
+		Env:        []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+		Entrypoint: []string{s.entrypoint},
+		Cmd:        s.cmd,
+		WorkingDir: "/",
+		Labels:     s.labels,
+	}
+	return mutate.ConfigFile(img, cf)
+}
+
+// layerContent is the image's only layer: what distroless/static:nonroot
+// gives a static binary (a nonroot user, /tmp), plus the binary itself.
+func layerContent(epoch time.Time, binPath string, bin []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	dirs := []struct {
+	dir := func(name string, mode int64) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name, Mode: mode, ModTime: epoch, Format: tar.FormatPAX})
+	}
+	file := func(name string, mode int64, data []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	for _, d := range []struct {
 		name string
 		mode int64
-	}{{"etc/", 0o755}, {"tmp/", 0o1777}}
-	for _, d := range dirs {
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: d.name, Mode: d.mode, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+	}{{"etc/", 0o755}, {"tmp/", 0o1777}} {
+		if err := dir(d.name, d.mode); err != nil {
 			return nil, err
 		}
 	}
-	files := []struct {
-		name string
-		mode int64
-		data []byte
-	}{
-		{"etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")},
-		{"etc/group", 0o644, []byte("root:x:0:\nnonroot:x:65532:\n")},
-	}
 	// Parent directories of the binary, if it is not at the root.
-	if dir := path.Dir(binPath); dir != "." {
-		parts := strings.Split(dir, "/")
+	if d := path.Dir(binPath); d != "." {
+		parts := strings.Split(d, "/")
 		for i := range parts {
 			p := strings.Join(parts[:i+1], "/") + "/"
 			if p == "etc/" || p == "tmp/" {
 				continue
 			}
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: p, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			if err := dir(p, 0o755); err != nil {
 				return nil, err
 			}
 		}
 	}
-	files = append(files, struct {
-		name string
-		mode int64
-		data []byte
-	}{binPath, 0o755, bin})
-	for _, f := range files {
-		if err := writeFile(tw, f.name, f.mode, epoch, f.data); err != nil {
-			return nil, err
-		}
+	if err := file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n")); err != nil {
+		return nil, err
+	}
+	if err := file("etc/group", 0o644, []byte("root:x:0:\nnonroot:x:65532:\n")); err != nil {
+		return nil, err
+	}
+	if err := file(binPath, 0o755, bin); err != nil {
+		return nil, err
 	}
 	if err := tw.Close(); err != nil {
 		return nil, err
@@ -298,17 +236,80 @@ func buildLayer(epoch time.Time, binPath string, bin []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func writeFile(tw *tar.Writer, name string, mode int64, mtime time.Time, data []byte) error {
-	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: mode, Size: int64(len(data)), ModTime: mtime, Format: tar.FormatPAX}); err != nil {
+// writeArchive writes img as an OCI image layout (go-containerregistry's
+// layout package) into a scratch directory and packs that directory into
+// out, with fixed times and owners so the bytes depend only on the image.
+// It returns the manifest digest.
+func writeArchive(img v1.Image, s spec, out string) (string, error) {
+	scratch, err := os.MkdirTemp(filepath.Dir(out), ".ociimage-")
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = os.RemoveAll(scratch) }()
+	lp, err := layout.Write(scratch, empty.Index)
+	if err != nil {
+		return "", err
+	}
+	err = lp.AppendImage(img,
+		layout.WithPlatform(v1.Platform{Architecture: s.arch, OS: "linux"}),
+		layout.WithAnnotations(map[string]string{annotationContainerdName: s.ref, annotationRefName: s.tag}))
+	if err != nil {
+		return "", err
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		return "", err
+	}
+
+	tmp := out + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = os.Remove(tmp) }() // fails once renamed: nothing left to remove
+	if err := packDir(f, scratch, s.epoch); err != nil {
+		_ = f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	return digest.String(), os.Rename(tmp, out)
+}
+
+// packDir tars the tree under dir in lexical order (fs.WalkDir's), as
+// root-owned entries dated epoch. It reads through an os.Root, so nothing
+// outside dir can be reached.
+func packDir(w io.Writer, dir string, epoch time.Time) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
 		return err
 	}
-	_, err := io.Copy(tw, bytes.NewReader(data))
-	return err
+	defer func() { _ = root.Close() }()
+	fsys := root.FS()
+	tw := tar.NewWriter(w)
+	err = fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || name == "." {
+			return err
+		}
+		if d.IsDir() {
+			return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX})
+		}
+		if !d.Type().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", name)
+		}
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: name, Mode: 0o644, Size: int64(len(data)), ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		_, err = tw.Write(data)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
 }
-
-func digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
-
-func blobPath(d string) string { return "blobs/sha256/" + strings.TrimPrefix(d, "sha256:") }

@@ -2,7 +2,6 @@ package tim
 
 import (
 	"context"
-	"math/rand/v2"
 	"sort"
 )
 
@@ -91,18 +90,4 @@ func (c *Client) DeleteGroupAttr(ctx context.Context, groupID string, keys []str
 		req.GroupAttr[i] = attrKey{Key: k}
 	}
 	return c.call(ctx, svcGroup, "delete_group_attr", req, nil)
-}
-
-// ClearGroupAttr removes every attribute. The doc gives no body beyond the
-// group ID, and excludes Community groups.
-func (c *Client) ClearGroupAttr(ctx context.Context, groupID string) error {
-	return c.call(ctx, svcGroup, "clear_group_attr", groupIDRequest{GroupID: groupID}, nil)
-}
-
-func randUint32NonZero() uint32 {
-	for {
-		if r := rand.Uint32(); r != 0 {
-			return r
-		}
-	}
 }

@@ -51,15 +51,3 @@ const (
 	EndpointSiliconValley = "https://adminapiusa.im.qcloud.com"
 	EndpointJakarta       = "https://adminapiidn.im.qcloud.com"
 )
-
-// Backup domains, for when the primary domain does not resolve correctly.
-// Tokyo has none documented.
-const (
-	BackupEndpointChina         = "https://adminapi.my-imcloud.com"
-	BackupEndpointSingapore     = "https://adminapisgp.my-imcloud.com"
-	BackupEndpointSeoul         = "https://adminapikr.my-imcloud.com"
-	BackupEndpointFrankfurt     = "https://adminapiger.my-imcloud.com"
-	BackupEndpointMumbai        = "https://adminapiind.my-imcloud.com"
-	BackupEndpointSiliconValley = "https://adminapiusa.my-imcloud.com"
-	BackupEndpointJakarta       = "https://adminapiidn.my-imcloud.com"
-)

@@ -2,19 +2,8 @@ package tim
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-)
-
-// Group types as the REST API spells them (the console calls Private
-// "Work" and ChatRoom "Meeting").
-const (
-	GroupTypePrivate    = "Private"
-	GroupTypePublic     = "Public"
-	GroupTypeChatRoom   = "ChatRoom"
-	GroupTypeAVChatRoom = "AVChatRoom"
-	GroupTypeCommunity  = "Community"
 )
 
 // MaxGroupInfoBatch is the most group IDs get_group_info takes per call.
@@ -254,57 +243,6 @@ func (l *AppIDGroupList) IDs() []string {
 func (c *Client) GetAppIDGroupList(ctx context.Context, limit, next uint64, groupType string) (*AppIDGroupList, error) {
 	var resp AppIDGroupList
 	if err := c.call(ctx, svcGroup, "get_appid_group_list", appIDGroupListRequest{Limit: limit, Next: next, GroupType: groupType}, &resp); err != nil {
-		return nil, err
-	}
-	return &resp, nil
-}
-
-// MsgElement is one element of a message body. MsgContent depends on
-// MsgType (TIMTextElem, TIMCustomElem, ...) and is kept as raw JSON.
-type MsgElement struct {
-	MsgType    string          `json:"MsgType"`
-	MsgContent json.RawMessage `json:"MsgContent"`
-}
-
-// TextElement builds a TIMTextElem.
-func TextElement(text string) MsgElement {
-	b, _ := json.Marshal(struct {
-		Text string `json:"Text"`
-	}{text})
-	return MsgElement{MsgType: "TIMTextElem", MsgContent: b}
-}
-
-// SendGroupMsgRequest is the send_group_msg body.
-type SendGroupMsgRequest struct {
-	GroupID string `json:"GroupId"`
-	// Random deduplicates: the backend treats the same Random within five
-	// minutes as the same message. SendGroupMsg fills it when zero and keeps
-	// it across retries, which makes the retries safe.
-	Random                  uint32       `json:"Random"`
-	FromAccount             string       `json:"From_Account,omitempty"`
-	MsgBody                 []MsgElement `json:"MsgBody"`
-	CloudCustomData         string       `json:"CloudCustomData,omitempty"`
-	MsgOnlineOnlyFlag       int          `json:"MsgOnlineOnlyFlag,omitempty"`
-	SupportMessageExtension int          `json:"SupportMessageExtension,omitempty"`
-	MsgPriority             string       `json:"MsgPriority,omitempty"`
-	SendMsgControl          []string     `json:"SendMsgControl,omitempty"`
-	ForbidCallbackControl   []string     `json:"ForbidCallbackControl,omitempty"`
-}
-
-// SendGroupMsgResponse carries the message's place in the group: MsgSeq
-// counts from 1 per group, MsgTime is Unix seconds.
-type SendGroupMsgResponse struct {
-	MsgSeq  uint64 `json:"MsgSeq"`
-	MsgTime int64  `json:"MsgTime"`
-}
-
-// SendGroupMsg posts a message to a group.
-func (c *Client) SendGroupMsg(ctx context.Context, req SendGroupMsgRequest) (*SendGroupMsgResponse, error) {
-	if req.Random == 0 {
-		req.Random = randUint32NonZero()
-	}
-	var resp SendGroupMsgResponse
-	if err := c.call(ctx, svcGroup, "send_group_msg", req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil

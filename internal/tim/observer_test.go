@@ -149,7 +149,7 @@ func TestObserverSequence(t *testing.T) {
 			if cctx == nil {
 				cctx = ctx
 			}
-			_, err := c.CreateGroup(cctx, CreateGroupRequest{Type: GroupTypePublic, GroupID: "g", Name: "n"})
+			_, err := c.CreateGroup(cctx, CreateGroupRequest{Type: "Public", GroupID: "g", Name: "n"})
 			if tt.wantOK != (err == nil) {
 				t.Fatalf("err = %v, want ok=%v", err, tt.wantOK)
 			}

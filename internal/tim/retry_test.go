@@ -100,7 +100,7 @@ func TestRetries(t *testing.T) {
 			h := newHarness(t, nil)
 			c := h.client(t, func(cfg *Config) { cfg.MaxRetries = tt.maxRetries })
 			tt.inject(h.fake)
-			_, err := c.CreateGroup(ctx, CreateGroupRequest{Type: GroupTypePublic, GroupID: "g", Name: "n"})
+			_, err := c.CreateGroup(ctx, CreateGroupRequest{Type: "Public", GroupID: "g", Name: "n"})
 			if tt.wantOK != (err == nil) {
 				t.Fatalf("err = %v, want ok=%v", err, tt.wantOK)
 			}
@@ -148,7 +148,7 @@ func TestRetryRespectsDeadline(t *testing.T) {
 	h.fake.InjectError("create_group", 60007, -1)
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	_, err := c.CreateGroup(dctx, CreateGroupRequest{Type: GroupTypePublic, Name: "n"})
+	_, err := c.CreateGroup(dctx, CreateGroupRequest{Type: "Public", Name: "n"})
 	if !IsRateLimited(err) {
 		t.Fatalf("err = %v, want the rate-limit error", err)
 	}
@@ -161,7 +161,7 @@ func TestRetryRespectsDeadline(t *testing.T) {
 	c2 := h.client(t, func(cfg *Config) {
 		cfg.Sleep = func(ctx context.Context, d time.Duration) error { cancel2(); return ctx.Err() }
 	})
-	_, err = c2.CreateGroup(cctx, CreateGroupRequest{Type: GroupTypePublic, Name: "n"})
+	_, err = c2.CreateGroup(cctx, CreateGroupRequest{Type: "Public", Name: "n"})
 	if !IsRateLimited(err) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want rate limited and canceled", err)
 	}
@@ -292,8 +292,10 @@ func TestUserSigCache(t *testing.T) {
 	if _, err := c.GetAppIDGroupList(ctx, 0, 0, ""); err != nil {
 		t.Fatal(err)
 	}
-	if len(sigs()) != 2 || c.sigs.generated() != 2 {
-		t.Fatalf("not regenerated near expiry: %d sigs, %d generated", len(sigs()), c.sigs.generated())
+	// The library signs at the wall clock, so the new ticket may equal the
+	// old one byte for byte; the count says a new one was made.
+	if c.sigs.generated() != 2 {
+		t.Fatalf("not regenerated near expiry: %d generated", c.sigs.generated())
 	}
 
 	// Concurrent callers share one ticket.

@@ -1,15 +1,23 @@
 package tim
 
 import (
+	"fmt"
+	"math"
 	"sync"
 	"time"
 
-	"github.com/chatgroup-operator/chatgroup-operator/internal/usersig"
+	"github.com/tencentyun/tls-sig-api-v2-golang/tencentyun"
 )
 
 // sigCache holds the admin UserSig. Making one is cheap, but the doc
 // recommends reusing it, and one ticket per process keeps the server's
 // verification cache warm.
+//
+// Tickets are signed by Tencent's own library, so the production client
+// cannot drift from the format the real backend checks; internal/usersig is
+// the fake backend's verifier, and its tests check the two against each
+// other. The library signs at the wall clock: the injected now only decides
+// when to refresh.
 type sigCache struct {
 	appID      uint64
 	key, admin string
@@ -41,7 +49,7 @@ func (s *sigCache) get() (string, error) {
 	if s.sig != "" && now.Before(s.refreshAt) {
 		return s.sig, nil
 	}
-	sig, err := usersig.Generate(s.appID, s.key, s.admin, s.ttl, now)
+	sig, err := sign(s.appID, s.key, s.admin, s.ttl)
 	if err != nil {
 		return "", err
 	}
@@ -81,4 +89,20 @@ func (s *sigCache) generated() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.made
+}
+
+// sign makes a ticket with the vendor's library. New has already refused an
+// empty key, an identifier with line breaks and a life under a minute; the
+// library takes the app ID as an int and the life in whole seconds.
+func sign(appID uint64, key, identifier string, ttl time.Duration) (string, error) {
+	if appID > math.MaxUint32 {
+		// SDKAppIDs are 10-digit numbers below 2^32: anything larger is a
+		// typo, and the library's int must carry it unchanged.
+		return "", fmt.Errorf("usersig: sdkappid %d is out of range", appID)
+	}
+	sig, err := tencentyun.GenUserSig(int(appID), key, identifier, int(ttl/time.Second))
+	if err != nil {
+		return "", fmt.Errorf("usersig: %w", err)
+	}
+	return sig, nil
 }

@@ -3,7 +3,7 @@ package timfake
 import "encoding/json"
 
 // Callback bodies, field for field as in the callback documents
-// (shared/seeds) and the reference's group callback table, in the documented
+// (testdata/seeds) and the documented group callback table, in the documented
 // order. EventTime is milliseconds (string or number, see
 // Options.EventTimeNumeric).
 

@@ -3,8 +3,8 @@
 // real backend sends after each change.
 //
 // The real backend cannot be reached from development machines, so the fake
-// follows the documented wire exactly (shared/reference/tencent-im.md and the
-// callback documents in shared/seeds): the same URL parameters, UserSig
+// follows the documented wire exactly (Tencent's server API pages and the
+// callback documents in testdata/seeds): the same URL parameters, UserSig
 // checks and error codes, the same JSON field names and casing, the same
 // callback query parameters and Sign. Where the documents are silent the
 // choice made is written next to the code that makes it.

@@ -15,7 +15,7 @@ func errf(code int, format string, args ...any) *Error {
 	return &Error{Code: code, Info: fmt.Sprintf(format, args...)}
 }
 
-// Error codes the fake answers with (shared/reference/tencent-im.md §3.1).
+// Error codes the fake answers with (Tencent's server API error code list).
 const (
 	CodeOK                = 0
 	CodeHTTPParse         = 60002

@@ -415,6 +415,15 @@ func TestDestroyGroup(t *testing.T) {
 	}
 	// The ID is free again.
 	mustOK(t, e.group(t, "create_group", `{"Type":"Public","GroupId":"g","Name":"n"}`))
+
+	// The documented body (the golden internal/tim sends too).
+	d := newEnv(t, func(o *timfake.Options) { o.NewGroupID = fixedID("@TGS#1NVTZEAE4") })
+	setupDocGroup(t, d)
+	a = mustOK(t, d.group(t, "destroy_group", string(readFile(t, "rest", "destroy_group.request.json"))))
+	wantGolden(t, a.raw, "rest", "envelope_ok.response.json")
+	if _, ok := d.fake.Group("@TGS#1NVTZEAE4"); ok {
+		t.Fatal("group of the golden body still there")
+	}
 }
 
 func TestGetAppIDGroupList(t *testing.T) {

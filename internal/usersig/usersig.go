@@ -1,13 +1,17 @@
-// Package usersig generates and verifies Tencent Cloud IM UserSig tickets in
-// the TLSSigAPIv2 format.
+// Package usersig verifies Tencent Cloud IM UserSig tickets in the
+// TLSSigAPIv2 format, for the fake IM backend.
 //
-// The IM REST API authenticates every call with a UserSig for the app admin,
-// and the fake IM backend must refuse the same tickets the real one refuses,
-// so both sides share this one implementation of the algorithm. It follows the
-// official library (github.com/tencentyun/tls-sig-api-v2-golang) byte for byte
-// where it matters: the signed string, the JSON keys, zlib, and the URL-safe
-// base64 alphabet. The userbuf variant (TRTC private map keys) is not needed
-// by IM REST calls and is not implemented.
+// The operator's REST client signs its admin UserSig with Tencent's own
+// library (github.com/tencentyun/tls-sig-api-v2-golang). This package keeps
+// what the fake needs and the library lacks: verification with distinct
+// errors that the fake maps to distinct IM codes (70001, 70003, 70009, 70013,
+// 70014), decoding bounded against hostile tickets (length, inflated size),
+// and Generate with a chosen issue time, so tests on a fake clock can make
+// tickets (the library signs only at the wall clock). It follows the library
+// byte for byte where it matters: the signed string, the JSON keys, zlib and
+// the URL-safe base64 alphabet; TestVendorLibraryInterop checks the two
+// against each other both ways. The userbuf variant (TRTC private map keys)
+// is not needed by IM REST calls and is not implemented.
 package usersig
 
 import (

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """Writes the callback golden files from the callback documents.
 
-    python3 make_goldens.py /path/to/shared/seeds
+    python3 internal/timfake/testdata/make_goldens.py
 
-For each seed document, takes the request packet sample (the first JSON
+It reads only files in the repository: the seed documents in seeds/ beside
+this script (Tencent's callback pages, committed as fixtures), and writes
+callbacks/ beside it. For each seed document, takes the request packet sample (the first JSON
 object that has "CallbackCommand" but no "ActionStatus"), strips the //
 comments, adds "EventTime" where the sample lacks it (the reference's group
 callback table lists it for these commands; the doc samples send it as a
 string of milliseconds), and writes callbacks/<CallbackCommand>.json.
 
 The four callbacks with no sample among the seeds are written from the
-reference (shared/reference/tencent-im.md): AfterNewMemberJoin from the
-example request of section 1.1, the other three from the field lists of the
-section 2 table. Their values are chosen to match the scenarios in
+values below, taken from Tencent's IM documentation: AfterNewMemberJoin from
+the example request of the callback overview, the other three from the
+field lists of the group callback table. Their values are chosen to match the scenarios in
 callbacks_test.go.
 """
 import json
@@ -77,19 +79,19 @@ def seed_sample(path):
 
 
 FROM_REFERENCE = [
-    # Section 1.1 example request, plus EventTime.
+    # The callback overview's example request, plus EventTime.
     {"CallbackCommand": "Group.CallbackAfterNewMemberJoin", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
      "JoinType": "Apply", "Operator_Account": "leckie",
      "NewMemberList": [{"Member_Account": "jared"}, {"Member_Account": "tommy"}], "EventTime": EVENT_TIME},
-    # Section 2 table: GroupId, Type, ExitType, Operator_Account, ExitMemberList, EventTime.
+    # Group callback table: GroupId, Type, ExitType, Operator_Account, ExitMemberList, EventTime.
     {"CallbackCommand": "Group.CallbackAfterMemberExit", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
      "ExitType": "Quit", "Operator_Account": "jared",
      "ExitMemberList": [{"Member_Account": "jared"}], "EventTime": EVENT_TIME},
-    # Section 2 table: GroupId, Type, Operator_Account, OldOwner_Account, NewOwner_Account, EventTime.
+    # Group callback table: GroupId, Type, Operator_Account, OldOwner_Account, NewOwner_Account, EventTime.
     {"CallbackCommand": "Group.CallbackAfterChangeGroupOwner", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
      "Operator_Account": "leckie", "OldOwner_Account": "leckie", "NewOwner_Account": "bob",
      "EventTime": EVENT_TIME},
-    # Section 2 table: GroupId, Type, Owner_Account, Name, MemberList, EventTime.
+    # Group callback table: GroupId, Type, Owner_Account, Name, MemberList, EventTime.
     {"CallbackCommand": "Group.CallbackAfterGroupDestroyed", "GroupId": "@TGS#2J4SZEAEL", "Type": "Public",
      "Owner_Account": "leckie", "Name": "MyFirstGroup",
      "MemberList": [{"Member_Account": "leckie"}, {"Member_Account": "bob"}, {"Member_Account": "peter"}],
@@ -107,13 +109,15 @@ def write(doc, outdir):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 1:
         raise SystemExit(__doc__)
-    outdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callbacks")
+    here = os.path.dirname(os.path.abspath(__file__))
+    seeddir = os.path.join(here, "seeds")
+    outdir = os.path.join(here, "callbacks")
     os.makedirs(outdir, exist_ok=True)
-    seeds = sorted(f for f in os.listdir(sys.argv[1]) if f.endswith(".txt"))
+    seeds = sorted(f for f in os.listdir(seeddir) if f.endswith(".txt"))
     for name in seeds:
-        doc = seed_sample(os.path.join(sys.argv[1], name))
+        doc = seed_sample(os.path.join(seeddir, name))
         if doc["CallbackCommand"] == "Group.CallbackAfterSendMsg":
             # The sample's MsgTime is 1490686222; its EventTime is the same
             # instant plus 123 ms, the fake's clock in that scenario.

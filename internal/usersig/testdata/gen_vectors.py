@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Independent TLSSigAPIv2 (UserSig) implementation used to cross-check the Go
 package. Standard library only, written from the algorithm description in
-shared/reference/tencent-im.md section 4, not from the Go code.
+Tencent's UserSig (TLSSigAPIv2) documentation, not from the Go code.
 
 Usage:
   gen_vectors.py                 print the vector file (vectors.json) to stdout
