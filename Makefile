@@ -49,6 +49,10 @@ manifests: controller-gen ## Generate the CRD and RBAC manifests from the kubebu
 generate: controller-gen ## Generate the DeepCopy methods.
 	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
 
+.PHONY: im-errors-doc
+im-errors-doc: ## Regenerate docs/im-errors.md from the IM error table (tim.Table); a test fails when they differ.
+	go test ./internal/tim/ -run '^TestIMErrorsDoc$$' -update-docs
+
 .PHONY: fmt
 fmt: ## Run go fmt.
 	go fmt ./...

@@ -125,7 +125,7 @@ func TestCodesOutsideTheTable(t *testing.T) {
 }
 
 // TestIMErrorsDoc keeps docs/im-errors.md equal to what Table says;
-// `go test ./internal/tim -run TestIMErrorsDoc -update-docs` rewrites it.
+// `make im-errors-doc` rewrites it (this test with -update-docs).
 func TestIMErrorsDoc(t *testing.T) {
 	want := renderIMErrorsDoc()
 	if *updateDocs {
@@ -138,7 +138,7 @@ func TestIMErrorsDoc(t *testing.T) {
 		t.Fatal(err)
 	}
 	if string(got) != want {
-		t.Fatalf("docs/im-errors.md differs from tim.Table; run `go test ./internal/tim -run TestIMErrorsDoc -update-docs` and commit the result")
+		t.Fatalf("docs/im-errors.md differs from tim.Table; run `make im-errors-doc` and commit the result")
 	}
 }
 
@@ -161,8 +161,7 @@ func renderIMErrorsDoc() string {
 	var b strings.Builder
 	b.WriteString(`# IM errors and what the operator does with them
 
-<!-- Generated from internal/tim/errors.go (tim.Table) by
-     go test ./internal/tim -run TestIMErrorsDoc -update-docs
+<!-- Generated from internal/tim/errors.go (tim.Table) by `make im-errors-doc`.
      Do not edit by hand: the test fails when this file and the table differ. -->
 
 Every failed REST call is classified by one table in the code,
