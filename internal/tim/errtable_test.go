@@ -161,7 +161,7 @@ func renderIMErrorsDoc() string {
 	var b strings.Builder
 	b.WriteString(`# IM errors and what the operator does with them
 
-<!-- Generated from internal/tim/errors.go (tim.Table) by `make im-errors-doc`.
+<!-- Generated from internal/tim/errors.go (tim.Table) by make im-errors-doc.
      Do not edit by hand: the test fails when this file and the table differ. -->
 
 Every failed REST call is classified by one table in the code,
