@@ -54,6 +54,9 @@ generate: controller-gen ## Generate the DeepCopy methods.
 .PHONY: api-docs
 api-docs: crd-ref-docs ## Generate the API reference docs/api.md from the Go types in api/v1alpha1 (config in hack/crd-ref-docs.yaml).
 	$(CRD_REF_DOCS) --log-level=WARN --source-path=./api/v1alpha1 --config=hack/crd-ref-docs.yaml --renderer=markdown --output-path=docs/api.md
+.PHONY: im-errors-doc
+im-errors-doc: ## Regenerate docs/im-errors.md from the IM error table (tim.Table); a test fails when they differ.
+	go test ./internal/tim/ -run '^TestIMErrorsDoc$$' -update-docs
 
 .PHONY: fmt
 fmt: ## Run go fmt.

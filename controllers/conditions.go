@@ -140,21 +140,34 @@ type failure struct {
 
 func (r *Reconciler) classify(key types.NamespacedName, err error) failure {
 	msg := err.Error()
-	switch {
-	case tim.IsCredentials(err):
-		c := cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonCredentialsInvalid, "IM refused the admin credentials: "+msg)
+	// tim.Table is the one place codes are classified; this maps its
+	// classes onto conditions, holds and retries.
+	switch tim.ClassOf(err) {
+	case tim.ClassCredentials, tim.ClassAppUnavailable:
+		why := "IM refused the admin credentials: "
+		if tim.ClassOf(err) == tim.ClassAppUnavailable {
+			why = "IM refuses every call for this app: "
+		}
+		if m := tim.Meaning(err); m != "" {
+			why += m + ": "
+		}
+		c := cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonCredentialsInvalid, why+msg)
 		return failure{
-			synced: cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonCredentialsInvalid, "IM refused the admin credentials: "+msg),
+			synced: cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonCredentialsInvalid, why+msg),
 			ready:  &c, hold: r.opts.CredentialsRetry,
 		}
-	case tim.IsRateLimited(err):
+	case tim.ClassRateLimited:
 		return failure{
 			synced: cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonRateLimited, "IM rate limit: "+msg),
 			hold:   r.holds.backoff(key, r.opts.RateLimitBackoff, r.opts.RateLimitBackoffMax),
 		}
-	case tim.IsInvalidInput(err):
+	case tim.ClassRejected:
+		detail := rejectedDetail(err)
+		if m := tim.Meaning(err); m != "" {
+			detail += " (" + m + ")"
+		}
 		return failure{
-			synced: cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonRejectedByIM, "IM refused the request: "+rejectedDetail(err)),
+			synced: cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonRejectedByIM, "IM refused the request: "+detail),
 			hold:   r.opts.RejectedRetry, terminal: true,
 		}
 	default:

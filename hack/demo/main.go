@@ -123,6 +123,9 @@ func run(ctx context.Context, cfg config) error {
 		"--im-endpoint=http://"+imAddr,
 		"--webhook-bind-address="+callbackAddr,
 		"--metrics-bind-address="+metricsAddr,
+		// Plain metrics on loopback, so the curl line below works; a cluster
+		// install serves them over HTTPS to authorized scrapers only.
+		"--metrics-secure=false",
 		"--health-probe-bind-address="+probeAddr,
 		"--discovery-namespace=default",
 		"--resync-interval=1m",

@@ -44,7 +44,8 @@ const maxResponseBytes = 32 << 20
 // Config configures a Client. Zero values take the documented defaults.
 type Config struct {
 	// Endpoint is the REST base URL, one of the Endpoint* constants for
-	// production; http:// is accepted for tests and the local fake.
+	// production; http:// is accepted only to a loopback address (tests,
+	// the local fake), see ValidateEndpoint.
 	Endpoint string
 	// SDKAppID identifies the app. Required.
 	SDKAppID uint64
@@ -113,12 +114,8 @@ func New(cfg Config) (*Client, error) {
 	if endpoint == "" {
 		endpoint = DefaultEndpoint
 	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("tim: Config.Endpoint %q is not an http(s) base URL such as %s", endpoint, DefaultEndpoint)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("tim: Config.Endpoint %q must not carry a query, fragment or user info", endpoint)
+	if err := ValidateEndpoint(endpoint); err != nil {
+		return nil, fmt.Errorf("tim: Config.Endpoint: %w", err)
 	}
 	admin := cfg.AdminIdentifier
 	if admin == "" {
@@ -206,6 +203,36 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("tim: cannot make the admin UserSig: %w", err)
 	}
 	return c, nil
+}
+
+// ValidateEndpoint is the one check of a REST base URL, used by New and by
+// the manager's flag validation: an absolute https:// URL without query,
+// fragment or user info. Plain http:// is refused unless the host is a
+// loopback address (127.0.0.0/8, ::1 or "localhost"), because every call
+// carries the admin UserSig, valid for a day, in its query string.
+func ValidateEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("%q is not an absolute https base URL such as %s", endpoint, DefaultEndpoint)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must not carry a query, fragment or user info", endpoint)
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return fmt.Errorf("%q: plain http:// would send the admin UserSig in clear text; "+
+			"use https://, or a loopback address (127.0.0.1, ::1, localhost) for a local test backend", endpoint)
+	}
+	return nil
+}
+
+// isLoopbackHost accepts the literal name "localhost" and loopback IPs only;
+// other names are not resolved, so DNS cannot turn a name into "loopback".
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func defaultHTTPClient() *http.Client {

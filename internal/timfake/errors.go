@@ -26,6 +26,9 @@ const (
 	CodeBadURL            = 60009
 	CodeNeedAdmin         = 60010
 	CodeMissingSDKAppID   = 60012
+	CodeAppDisabled       = 60016
+	CodePackageExpired    = 60020
+	CodeSourceIPDenied    = 60021
 	CodeSigExpired        = 70001
 	CodeSigMalformed      = 70003
 	CodeSigMismatch       = 70009
@@ -40,6 +43,7 @@ const (
 	CodeGroupFull         = 10014
 	CodeInvalidGroupID    = 10015
 	CodeMuted             = 10017
+	CodeAccountNotFound   = 10019
 	CodeAlreadyMember     = 10013
 	CodeGroupIDUsed       = 10021
 	CodeGroupIDUsedByYou  = 10025

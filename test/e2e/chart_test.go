@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +21,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -32,6 +36,9 @@ import (
 
 var chartDir = filepath.Join(testenv.RepoRoot(), "charts", "chatgroup-operator")
 
+// metricsAddr is where startManagerAsDeployment's manager serves metrics.
+var metricsAddr string
+
 // installValues are the values of the release under test.
 func installValues() []string {
 	return []string{
@@ -41,7 +48,28 @@ func installValues() []string {
 		"--set", "im.endpoint=" + fakeServer.URL,
 		"--set", "discoveryNamespace=" + discoveryNS,
 		"--set", "resyncInterval=30s",
+		// The scraper of the secure-metrics test, bound to metrics-reader.
+		"--set", "metrics.readerSubjects[0].kind=ServiceAccount",
+		"--set", "metrics.readerSubjects[0].name=" + scraperSA,
+		"--set", "metrics.readerSubjects[0].namespace=" + releaseNamespace,
 	}
+}
+
+// scraperSA is a ServiceAccount the chart binds to metrics-reader.
+const scraperSA = "scraper"
+
+// minimalValues are what every helm template below needs.
+var minimalValues = []string{"--set", "im.sdkAppID=1", "--set", "im.secretKey=k", "--set", "im.callbackToken=t"}
+
+// notes renders the chart's NOTES.txt (a client-side dry run) with set.
+func notes(set ...string) string {
+	GinkgoHelper()
+	args := append(append([]string{"install", "x", chartDir, "--dry-run=client", "-n", "x"}, minimalValues...), set...)
+	out, err := helm(args...)
+	Expect(err).NotTo(HaveOccurred(), out)
+	_, n, found := strings.Cut(out, "NOTES:")
+	Expect(found).To(BeTrue(), out)
+	return n
 }
 
 var _ = Describe("the Helm chart", Ordered, func() {
@@ -55,17 +83,19 @@ var _ = Describe("the Helm chart", Ordered, func() {
 	})
 
 	It("passes helm lint", func() {
-		out, err := helm("lint", chartDir, "--strict", "--set", "im.sdkAppID=1", "--set", "im.secretKey=k")
+		out, err := helm(append([]string{"lint", chartDir, "--strict"}, minimalValues...)...)
 		Expect(err).NotTo(HaveOccurred(), out)
 	})
 
 	DescribeTable("refuses bad values with a message naming the value",
 		func(want string, set ...string) {
-			args := append([]string{"template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k"}, set...)
+			args := append(append([]string{"template", "x", chartDir}, minimalValues...), set...)
 			out, err := helm(args...)
 			Expect(err).To(HaveOccurred(), out)
 			Expect(out).To(ContainSubstring(want))
 		},
+		Entry("no callback token, no existing Secret and no explicit opt-out", "callbackToken", "--set", "im.callbackToken="),
+		Entry("the opt-out must be a boolean", "insecureSkipCallbackAuth", "--set", "im.insecureSkipCallbackAuth=yes"),
 		Entry("missing SDKAppID", "sdkAppID", "--set", "im.sdkAppID=0"),
 		Entry("endpoint that is not an http(s) URL", "endpoint", "--set", "im.endpoint=ftp://example.com"),
 		Entry("no secret key and no existing Secret", "secretKey", "--set", "im.secretKey="),
@@ -74,6 +104,124 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		Entry("callback path without a leading slash", "path", "--set", "callback.path=callback"),
 		Entry("zero replicas", "replicaCount", "--set", "replicaCount=0"),
 	)
+
+	Describe("callback authentication", func() {
+		It("passes --insecure-skip-callback-auth only when asked, and then installs without a token", func() {
+			out, err := helm(append([]string{"template", "x", chartDir}, minimalValues...)...)
+			Expect(err).NotTo(HaveOccurred(), out)
+			Expect(out).NotTo(ContainSubstring("--insecure-skip-callback-auth"))
+			out, err = helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k",
+				"--set", "im.insecureSkipCallbackAuth=true")
+			Expect(err).NotTo(HaveOccurred(), out)
+			Expect(out).To(ContainSubstring("- --insecure-skip-callback-auth\n"))
+		})
+
+		It("accepts an existing Secret as the token's source", func() {
+			out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.existingSecret=creds")
+			Expect(err).NotTo(HaveOccurred(), out)
+			Expect(out).NotTo(ContainSubstring("--insecure-skip-callback-auth"))
+		})
+	})
+
+	Describe("NOTES.txt", func() {
+		It("prints an https callback URL for each Ingress host, without warnings when TLS is set", func() {
+			n := notes("--set", "ingress.enabled=true", "--set", "ingress.hosts[0].host=cb.example.com",
+				"--set", "ingress.tls[0].secretName=cb-tls", "--set", "ingress.tls[0].hosts[0]=cb.example.com")
+			Expect(n).To(ContainSubstring("https://cb.example.com/callback"))
+			Expect(n).NotTo(ContainSubstring("http://cb.example.com"))
+			Expect(n).NotTo(ContainSubstring("WARNING"))
+		})
+
+		It("warns loudly when the Ingress has no TLS", func() {
+			n := notes("--set", "ingress.enabled=true", "--set", "ingress.hosts[0].host=cb.example.com")
+			Expect(n).To(ContainSubstring("https://cb.example.com/callback"))
+			Expect(n).To(ContainSubstring("WARNING: the Ingress has no TLS"))
+		})
+
+		It("prints an https URL without an Ingress too", func() {
+			n := notes()
+			Expect(n).To(ContainSubstring("https://<your public address>/callback"))
+			Expect(n).NotTo(ContainSubstring("WARNING"))
+		})
+
+		It("warns loudly when callback authentication is off", func() {
+			n := notes("--set", "im.callbackToken=", "--set", "im.insecureSkipCallbackAuth=true")
+			Expect(n).To(ContainSubstring("WARNING: callback authentication is OFF"))
+		})
+
+		It("warns when metrics are served over plain HTTP", func() {
+			Expect(notes("--set", "metrics.secure=false")).To(ContainSubstring("WARNING: metrics are served over plain HTTP"))
+		})
+	})
+
+	Describe("metrics", func() {
+		It("scrapes over https with the bearer token by default, skipping verification of the self-signed certificate", func() {
+			out, err := helm(append([]string{"template", "x", chartDir, "--set", "metrics.serviceMonitor.enabled=true",
+				"--set", "metrics.podMonitor.enabled=true", "--set", "metrics.podMonitor.bearerTokenSecret.name=tok",
+				"--set", "metrics.podMonitor.bearerTokenSecret.key=token"}, minimalValues...)...)
+			Expect(err).NotTo(HaveOccurred(), out)
+			docs := decodeDocs(out)
+			ep := field(docs["ServiceMonitor"][0], "spec", "endpoints").([]any)[0].(map[string]any)
+			Expect(ep).To(HaveKeyWithValue("scheme", "https"))
+			Expect(ep).To(HaveKeyWithValue("bearerTokenFile", "/var/run/secrets/kubernetes.io/serviceaccount/token"))
+			Expect(ep).To(HaveKeyWithValue("tlsConfig", map[string]any{"insecureSkipVerify": true}))
+			pm := field(docs["PodMonitor"][0], "spec", "podMetricsEndpoints").([]any)[0].(map[string]any)
+			Expect(pm).To(HaveKeyWithValue("scheme", "https"))
+			Expect(pm).To(HaveKeyWithValue("authorization", HaveKeyWithValue("credentials", map[string]any{"name": "tok", "key": "token"})))
+			Expect(byName(docs["ClusterRole"], "x-chatgroup-operator-metrics-reader")).NotTo(BeNil())
+			Expect(byName(docs["ClusterRole"], "x-chatgroup-operator-metrics-auth")).NotTo(BeNil())
+			Expect(field(docs["Deployment"][0], "spec", "template", "spec", "containers").([]any)[0]).To(
+				HaveKeyWithValue("args", ContainElement("--metrics-secure=true")))
+		})
+
+		It("verifies the certificate with a configured CA", func() {
+			out, err := helm(append([]string{"template", "x", chartDir, "--set", "metrics.serviceMonitor.enabled=true",
+				"--set", "metrics.serviceMonitor.tlsConfig.ca.configMap.name=metrics-ca",
+				"--set", "metrics.serviceMonitor.tlsConfig.ca.configMap.key=ca.crt"}, minimalValues...)...)
+			Expect(err).NotTo(HaveOccurred(), out)
+			ep := field(decodeDocs(out)["ServiceMonitor"][0], "spec", "endpoints").([]any)[0].(map[string]any)
+			Expect(ep["tlsConfig"]).NotTo(HaveKey("insecureSkipVerify"))
+			Expect(ep["tlsConfig"]).To(HaveKeyWithValue("ca", HaveKey("configMap")))
+		})
+
+		It("serves plain HTTP, with no auth roles, when metrics.secure is false", func() {
+			out, err := helm(append([]string{"template", "x", chartDir, "--set", "metrics.serviceMonitor.enabled=true",
+				"--set", "metrics.secure=false"}, minimalValues...)...)
+			Expect(err).NotTo(HaveOccurred(), out)
+			docs := decodeDocs(out)
+			ep := field(docs["ServiceMonitor"][0], "spec", "endpoints").([]any)[0].(map[string]any)
+			Expect(ep).NotTo(HaveKey("scheme"))
+			Expect(ep).NotTo(HaveKey("bearerTokenFile"))
+			Expect(byName(docs["ClusterRole"], "x-chatgroup-operator-metrics-auth")).To(BeNil())
+			Expect(field(docs["Deployment"][0], "spec", "template", "spec", "containers").([]any)[0]).To(
+				HaveKeyWithValue("args", ContainElement("--metrics-secure=false")))
+		})
+	})
+
+	It("grants ChatGroup create only in the discovery namespace, and only when discovery is on", func() {
+		out, err := helm(append([]string{"template", "x", chartDir, "--set", "discoveryNamespace=found"}, minimalValues...)...)
+		Expect(err).NotTo(HaveOccurred(), out)
+		docs := decodeDocs(out)
+		for _, cr := range docs["ClusterRole"] {
+			for _, r := range field(cr, "rules").([]any) {
+				rule := r.(map[string]any)
+				if res, ok := rule["resources"].([]any); ok && len(res) > 0 && res[0] == "chatgroups" {
+					Expect(rule["verbs"]).NotTo(ContainElement("create"), "ClusterRole %s", cr.GetName())
+				}
+			}
+		}
+		role := byName(docs["Role"], "x-chatgroup-operator-discovery")
+		Expect(role).NotTo(BeNil())
+		Expect(role.GetNamespace()).To(Equal("found"))
+		Expect(field(role, "rules")).To(Equal([]any{map[string]any{
+			"apiGroups": []any{"im.chatgroup.dev"}, "resources": []any{"chatgroups"}, "verbs": []any{"create"},
+		}}))
+		Expect(byName(docs["RoleBinding"], "x-chatgroup-operator-discovery").GetNamespace()).To(Equal("found"))
+
+		out, err = helm(append([]string{"template", "x", chartDir}, minimalValues...)...)
+		Expect(err).NotTo(HaveOccurred(), out)
+		Expect(byName(decodeDocs(out)["Role"], "x-chatgroup-operator-discovery")).To(BeNil())
+	})
 
 	It("renders the optional objects when asked", func() {
 		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.existingSecret=creds",
@@ -87,6 +235,8 @@ var _ = Describe("the Helm chart", Ordered, func() {
 	})
 
 	It("installs into the API server with the objects it promises", func() {
+		// The discovery Role lives in the discovery namespace, which must exist first.
+		Expect(adminClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: discoveryNS}})).To(Succeed())
 		out, err := helm(append([]string{"install", releaseName, chartDir, "-n", releaseNamespace, "--create-namespace"}, installValues()...)...)
 		Expect(err).NotTo(HaveOccurred(), out)
 		Expect(out).To(ContainSubstring("/callback"), "NOTES.txt must print the callback URL")
@@ -128,8 +278,36 @@ var _ = Describe("the Helm chart", Ordered, func() {
 	})
 
 	It("runs the manager with the Deployment's args, as the chart's ServiceAccount", func() {
-		Expect(adminClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: discoveryNS}})).To(Succeed())
 		manager = startManagerAsDeployment()
+	})
+
+	It("serves metrics over https to authorized callers only", func() {
+		url := "https://" + metricsAddr + "/metrics"
+		_, err := kubernetes.NewForConfigOrDie(env.Config).CoreV1().ServiceAccounts(releaseNamespace).Create(ctx,
+			&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: scraperSA}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+
+		By("no token: 401")
+		Expect(scrape(url, "")).To(HaveField("Status", http.StatusUnauthorized))
+		By("a token the API server does not know: refused (401, or 500 when the TokenReview reports an error)")
+		forged := scrape(url, "not-a-token")
+		Expect(forged.Status).NotTo(Equal(http.StatusOK))
+		Expect(forged.Body).NotTo(ContainSubstring("chatgroup_"))
+		By("a valid token without the metrics-reader role (the manager's own): 403")
+		Expect(scrape(url, serviceAccountToken(releaseName+"-chatgroup-operator"))).To(HaveField("Status", http.StatusForbidden))
+		By("the scraper the chart bound to metrics-reader: 200 with the operator's metrics")
+		token := serviceAccountToken(scraperSA)
+		Eventually(func() scraped { return scrape(url, token) }).WithTimeout(30 * time.Second).Should(And(
+			HaveField("Status", http.StatusOK), HaveField("Body", ContainSubstring("chatgroup_"))))
+
+		By("plain http is not served: the TLS listener drops or refuses it")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
+		Expect(err).NotTo(HaveOccurred())
+		req.Header.Set("Authorization", "Bearer "+token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_ = resp.Body.Close()
+			Expect(resp.StatusCode).NotTo(Equal(http.StatusOK))
+		}
 	})
 
 	It("makes a declared ChatGroup Ready, visible in kubectl get chatgroups", func() {
@@ -199,6 +377,23 @@ spec:
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "Leases only in the release namespace: %v", err)
 		_, err = cs.CoordinationV1().Leases(releaseNamespace).List(ctx, metav1.ListOptions{})
 		Expect(err).NotTo(HaveOccurred(), "Leases in the release namespace are allowed")
+
+		By("ChatGroups: create only in the discovery namespace (a server-side dry run is authorized like a create)")
+		sac, err := client.New(sa, client.Options{Scheme: env.Scheme})
+		Expect(err).NotTo(HaveOccurred())
+		newCG := func(ns string) *imv1alpha1.ChatGroup {
+			return &imv1alpha1.ChatGroup{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "rbac-probe"},
+				Spec:       imv1alpha1.ChatGroupSpec{GroupID: "rbac-probe", Type: imv1alpha1.GroupTypePublic},
+			}
+		}
+		Expect(sac.Create(ctx, newCG(discoveryNS), client.DryRunAll)).To(Succeed(), "discovery creates ChatGroups here")
+		for _, ns := range []string{"default", releaseNamespace} {
+			err = sac.Create(ctx, newCG(ns), client.DryRunAll)
+			Expect(apierrors.IsForbidden(err)).To(BeTrue(), "create in %s must be forbidden, got %v", ns, err)
+		}
+		err = sac.List(ctx, &imv1alpha1.ChatGroupList{})
+		Expect(err).NotTo(HaveOccurred(), "reading ChatGroups everywhere is still allowed")
 	})
 
 	It("upgrades with changed values", func() {
@@ -227,16 +422,59 @@ spec:
 // token from the TokenRequest API, the way a pod's projected token would.
 func serviceAccountConfig() *rest.Config {
 	GinkgoHelper()
-	cs, err := kubernetes.NewForConfig(env.Config)
-	Expect(err).NotTo(HaveOccurred())
-	tr, err := cs.CoreV1().ServiceAccounts(releaseNamespace).CreateToken(ctx, "e2e-chatgroup-operator",
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
-	Expect(err).NotTo(HaveOccurred())
 	return &rest.Config{
 		Host:            env.Config.Host,
 		TLSClientConfig: rest.TLSClientConfig{CAData: env.Config.CAData},
-		BearerToken:     tr.Status.Token,
+		BearerToken:     serviceAccountToken("e2e-chatgroup-operator"),
 	}
+}
+
+// serviceAccountToken asks the TokenRequest API for a token of the named
+// ServiceAccount in the release namespace.
+func serviceAccountToken(name string) string {
+	GinkgoHelper()
+	cs, err := kubernetes.NewForConfig(env.Config)
+	Expect(err).NotTo(HaveOccurred())
+	tr, err := cs.CoreV1().ServiceAccounts(releaseNamespace).CreateToken(ctx, name,
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	Expect(err).NotTo(HaveOccurred())
+	return tr.Status.Token
+}
+
+type scraped struct {
+	Status int
+	Body   string
+}
+
+// scrape GETs url with an optional bearer token; the manager's metrics
+// certificate is self-signed, so it is not verified (as the chart's
+// ServiceMonitor does by default).
+func scrape(url, token string) scraped {
+	GinkgoHelper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	Expect(err).NotTo(HaveOccurred())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the test talks to its own self-signed server
+	}}
+	resp, err := hc.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	Expect(err).NotTo(HaveOccurred())
+	return scraped{resp.StatusCode, string(b)}
+}
+
+// byName returns the object named name, or nil.
+func byName(objs []*unstructured.Unstructured, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetName() == name {
+			return o
+		}
+	}
+	return nil
 }
 
 // startManagerAsDeployment runs bin/manager with the installed Deployment's
@@ -276,7 +514,8 @@ func startManagerAsDeployment() *exec.Cmd {
 		case strings.HasPrefix(a, "--webhook-bind-address="):
 			a = "--webhook-bind-address=" + callbackAddr
 		case strings.HasPrefix(a, "--metrics-bind-address="):
-			a = "--metrics-bind-address=" + freeLoopbackAddr()
+			metricsAddr = freeLoopbackAddr()
+			a = "--metrics-bind-address=" + metricsAddr
 		case strings.HasPrefix(a, "--health-probe-bind-address="):
 			a = "--health-probe-bind-address=" + probeAddr
 		default:

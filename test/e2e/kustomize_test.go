@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"path/filepath"
@@ -32,6 +33,15 @@ func decodeDocs(rendered string) map[string][]*unstructured.Unstructured {
 	}
 }
 
+// rulesJSON is an RBAC role's rules as JSON, so that a flow-style list in one
+// file and a block-style one in another compare equal.
+func rulesJSON(u *unstructured.Unstructured) string {
+	GinkgoHelper()
+	b, err := json.Marshal(field(u, "rules"))
+	Expect(err).NotTo(HaveOccurred())
+	return string(b)
+}
+
 func field(u *unstructured.Unstructured, path ...string) any {
 	GinkgoHelper()
 	v, found, err := unstructured.NestedFieldNoCopy(u.Object, path...)
@@ -47,12 +57,32 @@ var _ = Describe("config/default (kustomize)", func() {
 	It("matches the Helm chart", func() {
 		kust, err := kubectl("kustomize", filepath.Join(testenv.RepoRoot(), "config", "default"))
 		Expect(err).NotTo(HaveOccurred(), kust)
-		chart, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k")
+		chart, err := helm(append([]string{"template", "x", chartDir, "--set", "discoveryNamespace=chatgroups-discovered"}, minimalValues...)...)
 		Expect(err).NotTo(HaveOccurred(), chart)
 		k, h := decodeDocs(kust), decodeDocs(chart)
 
 		Expect(field(k["CustomResourceDefinition"][0], "spec")).To(Equal(field(h["CustomResourceDefinition"][0], "spec")))
-		Expect(field(k["ClusterRole"][0], "rules")).To(Equal(field(h["ClusterRole"][0], "rules")))
+		for kname, hname := range map[string]string{
+			"chatgroup-operator-manager-role":      "x-chatgroup-operator-manager",
+			"chatgroup-operator-metrics-auth-role": "x-chatgroup-operator-metrics-auth",
+			"chatgroup-operator-metrics-reader":    "x-chatgroup-operator-metrics-reader",
+		} {
+			kr, hr := byName(k["ClusterRole"], kname), byName(h["ClusterRole"], hname)
+			Expect(kr).NotTo(BeNil(), kname)
+			Expect(hr).NotTo(BeNil(), hname)
+			Expect(rulesJSON(kr)).To(MatchJSON(rulesJSON(hr)), kname)
+		}
+		Expect(k["ClusterRoleBinding"]).To(HaveLen(2), "the manager's role and metrics auth")
+
+		By("config/discovery grants what the chart's discovery Role grants")
+		disc, err := kubectl("kustomize", filepath.Join(testenv.RepoRoot(), "config", "discovery"))
+		Expect(err).NotTo(HaveOccurred(), disc)
+		d := decodeDocs(disc)
+		Expect(rulesJSON(d["Role"][0])).To(MatchJSON(rulesJSON(byName(h["Role"], "x-chatgroup-operator-discovery"))))
+		subj := field(d["RoleBinding"][0], "subjects").([]any)[0].(map[string]any)
+		sa := k["ServiceAccount"][0]
+		Expect(subj).To(HaveKeyWithValue("name", sa.GetName()))
+		Expect(subj).To(HaveKeyWithValue("namespace", sa.GetNamespace()))
 		Expect(field(k["Role"][0], "rules")).To(ContainElement(HaveKeyWithValue("resources", ConsistOf("leases"))))
 
 		kd, hd := k["Deployment"][0], h["Deployment"][0]

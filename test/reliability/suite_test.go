@@ -207,6 +207,9 @@ func startManager(name string, o managerOpts) *managerProc {
 		"--callback-token-file=" + tokenFile,
 		"--webhook-bind-address=" + m.callbackAddr,
 		"--metrics-bind-address=" + m.metricsAddr,
+		// The suite reads counters with a plain GET on loopback; the e2e
+		// suite tests the authenticated HTTPS endpoint.
+		"--metrics-secure=false",
 		"--health-probe-bind-address=" + m.probeAddr,
 		"--im-endpoint=" + fakeServer.URL,
 	}
