@@ -27,6 +27,7 @@ type webhookFlags struct {
 	writeQPS           float64
 	writeBurst         int
 	maxPendingGroups   int
+	certDir            string
 
 	token string // read from tokenFile by validate
 }
@@ -50,6 +51,8 @@ func (o *webhookFlags) bind(fs *flag.FlagSet) {
 		"Status writes the callback receiver may make at once above --status-write-qps.")
 	fs.IntVar(&o.maxPendingGroups, "max-pending-groups", webhookserver.DefaultMaxPendingGroups,
 		"Most ChatGroups with unwritten callback updates; past it callbacks are answered 503.")
+	fs.StringVar(&o.certDir, "webhook-cert-dir", "",
+		"Directory with tls.crt and tls.key: the callback receiver serves HTTPS and re-reads them when they change; empty: plain HTTP.")
 }
 
 func (o *webhookFlags) validate() error {
@@ -88,6 +91,13 @@ func (o *webhookFlags) validate() error {
 	if o.maxPendingGroups < 1 {
 		return fmt.Errorf("--max-pending-groups must be at least 1, got %d", o.maxPendingGroups)
 	}
+	if o.certDir != "" {
+		if fi, err := os.Stat(o.certDir); err != nil {
+			return fmt.Errorf("--webhook-cert-dir: %w", err)
+		} else if !fi.IsDir() {
+			return fmt.Errorf("--webhook-cert-dir %q is not a directory", o.certDir)
+		}
+	}
 	return nil
 }
 
@@ -106,5 +116,7 @@ func (o *webhookFlags) options() webhookserver.Options {
 		WriteQPS:           o.writeQPS,
 		WriteBurst:         o.writeBurst,
 		MaxPendingGroups:   o.maxPendingGroups,
+		CertDir:            o.certDir,
+		AlarmRegarding:     podReference(),
 	}
 }

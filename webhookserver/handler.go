@@ -28,6 +28,7 @@ type handler struct {
 	opts   Options
 	routes *routes // group ID -> ChatGroups, from the informer: no API request per callback
 	writer *Writer
+	alarms *alarmSink // IM's own alarms: alarms.go
 	log    logr.Logger
 	now    func() time.Time
 
@@ -84,6 +85,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 			return code, resultForbidden, msg
 		}
 		return code, resultUnauth, msg
+	}
+	if isAlarm(q.command) {
+		*cmd = q.command
+		return h.alarm(q.command, body)
 	}
 	cb, code, result, info := decodeBody(q.command, body, cmd)
 	if cb == nil {

@@ -60,7 +60,8 @@ func init() {
 func commandLabel(cmd string) string {
 	switch cmd {
 	case CmdAfterCreateGroup, CmdAfterGroupInfoChanged, CmdAfterGroupAttrChanged, CmdAfterSendMsg,
-		CmdAfterNewMemberJoin, CmdAfterMemberExit, CmdAfterChangeGroupOwner, CmdAfterGroupDestroyed:
+		CmdAfterNewMemberJoin, CmdAfterMemberExit, CmdAfterChangeGroupOwner, CmdAfterGroupDestroyed,
+		CmdAlertRequestOverLimit, CmdDailyGroupQuotaAlarm:
 		return cmd
 	}
 	if len(cmd) > len(beforePrefix) && cmd[:len(beforePrefix)] == beforePrefix {

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
@@ -54,6 +56,12 @@ type Options struct {
 	// ShutdownTimeout bounds the final flush on shutdown (default 20s,
 	// below the manager's 30s graceful shutdown timeout).
 	ShutdownTimeout time.Duration
+	// AlarmRegarding is the object IM's alarm callbacks are raised on as
+	// Warning Events (the manager's Pod); nil: logged and counted only.
+	AlarmRegarding *corev1.ObjectReference
+	// CertDir, when set, holds tls.crt and tls.key: callbacks are received
+	// over HTTPS, and a changed certificate is served without a restart.
+	CertDir string
 }
 
 // Defaults for Options left zero.
@@ -122,6 +130,7 @@ type Server struct {
 	writer  *Writer
 	log     logr.Logger
 	addr    atomic.Pointer[string]
+	certs   *certwatcher.CertWatcher // nil: plain HTTP
 }
 
 // New builds the receiver for mgr.
@@ -133,8 +142,13 @@ func New(mgr manager.Manager, opts Options) (*Server, error) {
 	log := mgr.GetLogger().WithName("webhookserver")
 	w := NewWriter(mgr.GetClient(), mgr.GetAPIReader(), eventSink{rec: mgr.GetEventRecorder("chatgroup-webhook")},
 		opts.WriteQPS, opts.WriteBurst, opts.MaxPendingGroups, log.WithName("writer"))
-	h := &handler{opts: opts, routes: newRoutes(), writer: w, log: log, now: time.Now}
-	return &Server{opts: opts, mgr: mgr, handler: h, writer: w, log: log}, nil
+	h := &handler{opts: opts, routes: newRoutes(), writer: w, log: log, now: time.Now,
+		alarms: newAlarmSink(mgr.GetEventRecorder("chatgroup-webhook"), opts.AlarmRegarding, log.WithName("alarms"))}
+	certs, err := newCertWatcher(opts.CertDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{opts: opts, mgr: mgr, handler: h, writer: w, log: log, certs: certs}, nil
 }
 
 // Setup builds the receiver, adds it to mgr and adds its readiness check.
@@ -216,6 +230,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhookserver: listening on %s: %w", s.opts.BindAddress, err)
 	}
+	scheme := "http"
+	if s.certs != nil {
+		ln = s.serveTLS(ctx, ln)
+		scheme = "https"
+	}
 	mux := http.NewServeMux()
 	mux.Handle(s.opts.Path, s.handler)
 	srv := &http.Server{
@@ -228,7 +247,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	addr := ln.Addr().String()
 	s.addr.Store(&addr)
-	s.log.Info("receiving callbacks", "address", addr, "path", s.opts.Path)
+	s.log.Info("receiving callbacks", "address", addr, "path", s.opts.Path, "scheme", scheme)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
