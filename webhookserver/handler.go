@@ -86,6 +86,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 		}
 		return code, resultUnauth, msg
 	}
+	markCallback()
 	if isAlarm(q.command) {
 		*cmd = q.command
 		return h.alarm(q.command, body)
