@@ -87,11 +87,16 @@ var _ = Describe("IM's alarm callbacks", Ordered, func() {
 
 	It("checks the Sign of alarms like any callback", func() {
 		before := testutil.ToFloat64(alarmsTotal.WithLabelValues("default", AlarmKindRequestOverLimit, "openim/forged"))
+		last := testutil.ToFloat64(lastCallback)
 		q := query(CmdAlertRequestOverLimit)
 		q.Set("Sign", "0000")
 		code, _ := r.post(http.MethodPost, q, []byte(`{"CallbackCommand":"Alert.RequestOverLimit","ServiceName":"openim","Command":"forged","Request":1,"Limit":2}`))
 		Expect(code).To(Equal(http.StatusUnauthorized))
 		Expect(testutil.ToFloat64(alarmsTotal.WithLabelValues("default", AlarmKindRequestOverLimit, "openim/forged"))).To(Equal(before))
+		Expect(testutil.ToFloat64(lastCallback)).To(Equal(last), "a refused request is not a callback from IM")
+
+		r.send(CmdAlertRequestOverLimit, []byte(`{"CallbackCommand":"Alert.RequestOverLimit","ServiceName":"openim","Command":"signed","Request":1,"Limit":2}`))
+		Expect(testutil.ToFloat64(lastCallback)).To(BeNumerically(">", last), "an authenticated callback moves the last-callback time")
 	})
 })
 

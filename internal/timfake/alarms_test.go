@@ -24,6 +24,12 @@ func alarms(t *testing.T, e *env, rcv *receiver, command string) []map[string]an
 		if m["CallbackCommand"] != command {
 			t.Errorf("body command %v, query %s", m["CallbackCommand"], command)
 		}
+		if r.query.Has("ClientIP") {
+			t.Errorf("an alarm from IM itself names no ClientIP: %s", r.rawQuery)
+		}
+		if r.query.Get("SdkAppid") != "1400000000" || r.query.Get("contenttype") != "json" {
+			t.Errorf("query %s", r.rawQuery)
+		}
 		if _, ok := m["GroupId"]; ok {
 			t.Errorf("an app alarm carries no GroupId: %s", r.body)
 		}
