@@ -115,7 +115,7 @@ func DecodeAlarm(command string, body []byte) (any, error) {
 			return nil, errors.New("ServiceName and Command must be 1 to 64 letters, digits, '_', '.' or '-'")
 		}
 		if a.Request < 0 || a.Request > maxAlarmCount || a.Limit < 0 || a.Limit > maxAlarmCount {
-			return nil, fmt.Errorf("Request %d or Limit %d is outside 0..%d", a.Request, a.Limit, maxAlarmCount)
+			return nil, fmt.Errorf("the alarm's Request %d or Limit %d is outside 0..%d", a.Request, a.Limit, maxAlarmCount)
 		}
 		return &a, nil
 	case CmdDailyGroupQuotaAlarm:
@@ -142,8 +142,9 @@ func apiName(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+		default:
 			return false
 		}
 	}
