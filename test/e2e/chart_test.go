@@ -265,8 +265,9 @@ spec:
 		_, err := fake.User("tommy", "Android").CreateGroup(timfake.GroupSpec{Type: "Public", Name: "Third of the day"})
 		Expect(err).NotTo(HaveOccurred())
 		waitAlarmEvent("IMDailyGroupQuotaAlarm")
-		Eventually(func() (float64, bool) {
-			return sampleValue(scrape(), "chatgroup_im_alarms_total", map[string]string{"kind": "daily_group_quota"})
+		Eventually(func() float64 {
+			v, _ := sampleValue(scrape(), "chatgroup_im_alarms_total", map[string]string{"kind": "daily_group_quota"})
+			return v
 		}).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 1))
 	})
 
