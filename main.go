@@ -21,6 +21,7 @@ import (
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/groupmetrics"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
 )
@@ -134,6 +135,11 @@ func run(args []string) error {
 	webhookOpts.Objects = objects
 	if _, err := webhookserver.Setup(mgr, webhookOpts); err != nil {
 		return fmt.Errorf("setting up the callback receiver: %w", err)
+	}
+
+	// ChatGroup health gauges, counted from the cache at scrape time.
+	if err := groupmetrics.Register(mgr); err != nil {
+		return fmt.Errorf("registering the ChatGroup health metrics: %w", err)
 	}
 
 	// The controller pushes and resyncs on the leader only.

@@ -33,6 +33,7 @@ var webhookFlagNames = map[string]string{
 	"WriteBurst":         "--status-write-burst",
 	"MaxPendingGroups":   "--max-pending-groups",
 	"MaxInFlight":        "--max-inflight-callbacks",
+	"CertDir":            "--webhook-cert-dir",
 }
 
 func (o *webhookFlags) bind(fs *flag.FlagSet) {
@@ -63,6 +64,8 @@ func (o *webhookFlags) bind(fs *flag.FlagSet) {
 		"Most ChatGroups with unwritten callback updates; past it callbacks are answered 503.")
 	fs.IntVar(&w.MaxInFlight, "max-inflight-callbacks", webhookserver.DefaultMaxInFlight,
 		"Most callbacks read and decoded at once; past it requests are answered 503 before their body is read (memory stays below this x 1 MiB).")
+	fs.StringVar(&w.CertDir, "webhook-cert-dir", "",
+		"Directory with tls.crt and tls.key: the callback receiver serves HTTPS and re-reads them when they change; empty: plain HTTP.")
 }
 
 // validate reads the token file and checks the options, naming the flag.
@@ -92,4 +95,10 @@ func (o *webhookFlags) validate() error {
 	return nil
 }
 
-func (o *webhookFlags) options() webhookserver.Options { return o.opts }
+// options returns the receiver's options; IM's alarms are raised on the
+// manager's own Pod when it runs in one.
+func (o *webhookFlags) options() webhookserver.Options {
+	opts := o.opts
+	opts.AlarmRegarding = podReference()
+	return opts
+}

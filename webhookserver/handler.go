@@ -32,6 +32,7 @@ type handler struct {
 	opts   Options
 	routes *routes // group ID -> ChatGroups, from the informer: no API request per callback
 	writer *Writer
+	alarms *alarmSink // IM's own alarms: alarms.go
 	log    logr.Logger
 	now    func() time.Time
 
@@ -102,6 +103,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 			return http.StatusRequestEntityTooLarge, resultTooLarge, "body larger than 1 MiB"
 		}
 		return http.StatusBadRequest, resultBadRequest, "reading body failed"
+	}
+	markCallback()
+	if isAlarm(q.command) {
+		*cmd = q.command
+		return h.alarm(q.command, body)
 	}
 	cb, code, result, info := decodeBody(q.command, body, cmd)
 	if cb == nil {

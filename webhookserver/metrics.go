@@ -64,7 +64,7 @@ func init() {
 // commandLabel bounds the label's values: a caller chooses the command
 // string, and an unbounded label would let it grow the registry.
 func commandLabel(cmd string) string {
-	if isRecorded(cmd) {
+	if isRecorded(cmd) || isAlarm(cmd) {
 		return cmd
 	}
 	if len(cmd) > len(beforePrefix) && cmd[:len(beforePrefix)] == beforePrefix {

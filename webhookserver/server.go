@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +19,10 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
@@ -71,6 +74,12 @@ type Options struct {
 	// Objects is the process's shared object writer (conflict retries and
 	// read-your-writes); nil: the receiver makes its own.
 	Objects *objwrite.Writer
+	// AlarmRegarding is the object IM's alarm callbacks are raised on as
+	// Warning Events (the manager's Pod); nil: logged and counted only.
+	AlarmRegarding *corev1.ObjectReference
+	// CertDir, when set, holds tls.crt and tls.key: callbacks are received
+	// over HTTPS, and a changed certificate is served without a restart.
+	CertDir string
 }
 
 // Defaults for Options left zero (MaxSkew excepted: zero disables it).
@@ -168,6 +177,13 @@ func (o *Options) Validate() error {
 	if _, _, err := net.SplitHostPort(o.BindAddress); err != nil {
 		return bad("BindAddress", "%q: %v", o.BindAddress, err)
 	}
+	if o.CertDir != "" {
+		if fi, err := os.Stat(o.CertDir); err != nil {
+			return bad("CertDir", "%v", err)
+		} else if !fi.IsDir() {
+			return bad("CertDir", "%q is not a directory", o.CertDir)
+		}
+	}
 	if ns := o.DiscoveryNamespace; ns != "" {
 		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
 			return bad("DiscoveryNamespace", "%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
@@ -188,6 +204,7 @@ type Server struct {
 	writer  *Writer
 	log     logr.Logger
 	addr    atomic.Pointer[string]
+	certs   *certwatcher.CertWatcher // nil: plain HTTP
 }
 
 // New builds the receiver for mgr.
@@ -201,8 +218,13 @@ func New(mgr manager.Manager, opts Options) (*Server, error) {
 		opts.WriteQPS, opts.WriteBurst, opts.MaxPendingGroups, log.WithName("writer"))
 	h := &handler{opts: opts, routes: newRoutes(), writer: w, log: log, now: time.Now,
 		inflight:    make(chan struct{}, opts.MaxInFlight),
-		discoveries: rate.NewLimiter(rate.Limit(opts.DiscoveryPerMinute/60), max(1, int(opts.DiscoveryPerMinute/6)))}
-	return &Server{opts: opts, mgr: mgr, handler: h, writer: w, log: log}, nil
+		discoveries: rate.NewLimiter(rate.Limit(opts.DiscoveryPerMinute/60), max(1, int(opts.DiscoveryPerMinute/6))),
+		alarms:      newAlarmSink(mgr.GetEventRecorder("chatgroup-webhook"), opts.AlarmRegarding, log.WithName("alarms"))}
+	certs, err := newCertWatcher(opts.CertDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{opts: opts, mgr: mgr, handler: h, writer: w, log: log, certs: certs}, nil
 }
 
 // Setup builds the receiver, adds it to mgr and adds its readiness check.
@@ -284,6 +306,11 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("webhookserver: listening on %s: %w", s.opts.BindAddress, err)
 	}
+	scheme := "http"
+	if s.certs != nil {
+		ln = s.serveTLS(ctx, ln)
+		scheme = "https"
+	}
 	mux := http.NewServeMux()
 	mux.Handle(s.opts.Path, s.handler)
 	srv := &http.Server{
@@ -296,7 +323,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	addr := ln.Addr().String()
 	s.addr.Store(&addr)
-	s.log.Info("receiving callbacks", "address", addr, "path", s.opts.Path)
+	s.log.Info("receiving callbacks", "address", addr, "path", s.opts.Path, "scheme", scheme)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 

@@ -311,8 +311,13 @@ func (e *emitter) callbackURL(base string, ev *event, requestTime string) string
 	q.WriteString(url.QueryEscape(e.appID))
 	q.WriteString("&CallbackCommand=")
 	q.WriteString(url.QueryEscape(ev.command))
-	q.WriteString("&contenttype=json&ClientIP=")
-	q.WriteString(url.QueryEscape(ev.clientIP))
+	q.WriteString("&contenttype=json")
+	// App alarms come from IM itself, not a client: their documented URL
+	// has no ClientIP.
+	if ev.clientIP != "" {
+		q.WriteString("&ClientIP=")
+		q.WriteString(url.QueryEscape(ev.clientIP))
+	}
 	q.WriteString("&OptPlatform=")
 	q.WriteString(url.QueryEscape(ev.platform))
 	if e.token != "" {

@@ -13,6 +13,11 @@
 // with OptPlatform=RESTAPI) and simulated app users on a client platform
 // (User, Simulator), so a callback looks the same whoever caused it.
 //
+// It also sends IM's two app alarms the way the real backend does:
+// Alert.RequestOverLimit when the REST request rate passes 80% of QPS, and
+// Group.CallbackOnDailyGroupQuotaAlarm after a creation that takes the day's
+// net new groups past 70% of DailyGroupQuota (alarms.go).
+//
 // Tests drive failure modes with InjectError, FailHTTP, SetLatency and
 // SetCallbackFaults; Calls counts requests per command; Group and Groups
 // inspect the state; WaitCallbacksDelivered waits until every queued

@@ -179,6 +179,7 @@ func (s *Server) createGroup(a actor, r createGroupReq) (string, *Error) {
 		OwnerAccount: r.OwnerAccount, Type: r.Type, Name: r.Name, MemberList: members(initial),
 		UserDefinedDataList: udd, EventTime: s.eventTime(now),
 	})
+	s.noteGroupsLocked(1, now)
 	return id, nil
 }
 
@@ -323,6 +324,7 @@ func (s *Server) destroyGroup(a actor, id string) *Error {
 		cb.MemberList = &ml
 	}
 	s.emitLocked(a, g, cb)
+	s.noteGroupsLocked(-1, now)
 	return nil
 }
 

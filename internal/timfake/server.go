@@ -65,6 +65,11 @@ type Options struct {
 	CallbackRetries int
 	// NewGroupID replaces the generator of system-assigned group IDs.
 	NewGroupID func(groupType string) string
+	// DailyGroupQuota is the app's limit of net new groups per day; past
+	// 70% of it each creation sends Group.CallbackOnDailyGroupQuotaAlarm
+	// (creations are not refused). 0: no alarm. The REST rate alarm,
+	// Alert.RequestOverLimit, follows QPS (alarms.go).
+	DailyGroupQuota int64
 }
 
 // Server is the fake backend. It is an http.Handler for /v4/<service>/<command>.
@@ -80,6 +85,8 @@ type Server struct {
 
 	limMu sync.Mutex
 	lim   *rate.Limiter // nil when unlimited
+	quota int64
+	alarm alarmState // alarms.go
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -113,6 +120,7 @@ func New(o Options) *Server {
 		eventNum: o.EventTimeNumeric,
 		rng:      rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)),
 		groups:   make(map[string]*group),
+		quota:    o.DailyGroupQuota,
 	}
 	if o.QPS > 0 && !math.IsInf(o.QPS, 0) {
 		s.lim = rate.NewLimiter(rate.Limit(o.QPS), max(1, int(math.Ceil(o.QPS))))
@@ -257,6 +265,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (string, int) {
 	if e != nil {
 		return fail(e)
 	}
+	s.noteRequest(service, command)
 	if !s.allow() {
 		return fail(errf(CodeRESTOverLimit, "REST API call frequency over limit"))
 	}

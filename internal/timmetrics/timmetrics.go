@@ -50,8 +50,13 @@ func init() {
 	metrics.Registry.MustRegister(requestsTotal, requestDuration, retriesTotal, rateLimitWait)
 }
 
-// Observer records into the package's collectors; the zero value is ready.
-type Observer struct{}
+// Observer records into the package's collectors; the zero value is ready
+// and counts for DefaultApp.
+type Observer struct {
+	// App is the app label of chatgroup_pushes_total and
+	// chatgroup_im_errors_total; empty means DefaultApp.
+	App string
+}
 
 var _ tim.Observer = Observer{}
 
@@ -59,10 +64,11 @@ var _ tim.Observer = Observer{}
 func New() Observer { return Observer{} }
 
 // Attempt implements tim.Observer.
-func (Observer) Attempt(command, result string, d time.Duration) {
+func (o Observer) Attempt(command, result string, d time.Duration) {
 	cmd := commandLabel(command)
 	requestsTotal.WithLabelValues(cmd, result).Inc()
 	requestDuration.WithLabelValues(cmd).Observe(d.Seconds())
+	o.countOutcome(cmd, result)
 }
 
 // Retry implements tim.Observer.

@@ -28,6 +28,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
@@ -35,6 +36,13 @@ import (
 )
 
 var chartDir = filepath.Join(testenv.RepoRoot(), "charts", "chatgroup-operator")
+
+// The Pod the manager pretends to be (downward API values), and the address
+// its metrics are served on once started.
+const (
+	managerPodName = "e2e-chatgroup-operator-0"
+	managerPodUID  = "8d0c5f43-0000-4000-8000-00000000e2e0"
+)
 
 // metricsAddr is where startManagerAsDeployment's manager serves metrics.
 var metricsAddr string
@@ -103,6 +111,13 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		Entry("a duration that is not one", "maxSkew", "--set", "callback.maxSkew=soon"),
 		Entry("callback path without a leading slash", "path", "--set", "callback.path=callback"),
 		Entry("zero replicas", "replicaCount", "--set", "replicaCount=0"),
+		Entry("unknown log format", "logFormat", "--set", "logFormat=xml"),
+		Entry("TLS without a certificate source", "tls", "--set", "callback.tls.enabled=true"),
+		Entry("TLS with both an issuer and a Secret", "tls", "--set", "callback.tls.enabled=true",
+			"--set", "callback.tls.existingSecret=mine", "--set", "callback.tls.certManager.issuerRef.name=letsencrypt"),
+		Entry("an issuer kind cert-manager does not have", "kind", "--set", "callback.tls.enabled=true",
+			"--set", "callback.tls.certManager.issuerRef.name=letsencrypt", "--set", "callback.tls.certManager.issuerRef.kind=Vault"),
+		Entry("a callback silence under five minutes", "callbackSilenceSeconds", "--set", "prometheusRule.callbackSilenceSeconds=60"),
 	)
 
 	Describe("callback authentication", func() {
@@ -221,6 +236,61 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		out, err = helm(append([]string{"template", "x", chartDir}, minimalValues...)...)
 		Expect(err).NotTo(HaveOccurred(), out)
 		Expect(byName(decodeDocs(out)["Role"], "x-chatgroup-operator-discovery")).To(BeNil())
+	It("renders the PrometheusRule, the dashboard ConfigMap and the Certificate when enabled", func() {
+		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k",
+			"--set", "prometheusRule.enabled=true", "--set", "prometheusRule.labels.release=kube-prometheus-stack",
+			"--set", "prometheusRule.callbackSilenceSeconds=7200",
+			"--set", "grafana.dashboard.enabled=true", "--set", "grafana.dashboard.annotations.grafana_folder=Operators",
+			"--set", "callback.tls.enabled=true", "--set", "callback.tls.certManager.issuerRef.name=letsencrypt",
+			"--set", "callback.tls.certManager.dnsNames[0]=im-callbacks.example.com")
+		Expect(err).NotTo(HaveOccurred(), out)
+		docs := renderedDocs(out)
+
+		rule := docs["PrometheusRule/x-chatgroup-operator"]
+		Expect(rule).NotTo(BeNil(), "no PrometheusRule rendered")
+		Expect(rule).To(HaveKeyWithValue("metadata", HaveKeyWithValue("labels", HaveKeyWithValue("release", "kube-prometheus-stack"))))
+		var source map[string]any
+		b, err := os.ReadFile(alertsFile)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(yaml.Unmarshal([]byte(strings.Replace(string(b), "timestamp_seconds)) > 3600", "timestamp_seconds)) > 7200", 1)), &source)).To(Succeed())
+		Expect(rule["spec"]).To(Equal(source), "the PrometheusRule's spec is alerts.yaml, with the silence threshold set")
+
+		cm := docs["ConfigMap/x-chatgroup-operator-dashboard"]
+		Expect(cm).NotTo(BeNil(), "no dashboard ConfigMap rendered")
+		Expect(cm).To(HaveKeyWithValue("metadata", HaveKeyWithValue("labels", HaveKeyWithValue("grafana_dashboard", "1"))))
+		Expect(cm).To(HaveKeyWithValue("metadata", HaveKeyWithValue("annotations", HaveKeyWithValue("grafana_folder", "Operators"))))
+		dash, err := os.ReadFile(dashboardFile)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cm["data"]).To(HaveKeyWithValue("chatgroup-operator.json", MatchJSON(dash)))
+
+		cert := docs["Certificate/x-chatgroup-operator-callback-tls"]
+		Expect(cert).NotTo(BeNil(), "no Certificate rendered")
+		Expect(cert["spec"]).To(And(
+			HaveKeyWithValue("secretName", "x-chatgroup-operator-callback-tls"),
+			HaveKeyWithValue("issuerRef", HaveKeyWithValue("name", "letsencrypt")),
+			HaveKeyWithValue("dnsNames", ContainElements("im-callbacks.example.com", "x-chatgroup-operator-callback.default.svc")),
+		))
+		dep := docs["Deployment/x-chatgroup-operator"]
+		Expect(fmt.Sprint(dep)).To(ContainSubstring("--webhook-cert-dir=/etc/chatgroup-operator/callback-tls"))
+		Expect(fmt.Sprint(dep)).To(ContainSubstring("secretName:x-chatgroup-operator-callback-tls"))
+	})
+
+	It("mounts an existing TLS Secret without a Certificate, and renders no monitoring objects by default", func() {
+		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k",
+			"--set", "callback.tls.enabled=true", "--set", "callback.tls.existingSecret=my-tls")
+		Expect(err).NotTo(HaveOccurred(), out)
+		docs := renderedDocs(out)
+		Expect(docs).NotTo(HaveKey("Certificate/x-chatgroup-operator-callback-tls"))
+		Expect(docs).NotTo(HaveKey("PrometheusRule/x-chatgroup-operator"))
+		Expect(docs).NotTo(HaveKey("ConfigMap/x-chatgroup-operator-dashboard"))
+		Expect(fmt.Sprint(docs["Deployment/x-chatgroup-operator"])).To(ContainSubstring("secretName:my-tls"))
+	})
+
+	It("logs JSON by default", func() {
+		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k")
+		Expect(err).NotTo(HaveOccurred(), out)
+		Expect(out).To(ContainSubstring("- --zap-encoder=json"))
+		Expect(out).NotTo(ContainSubstring("--webhook-cert-dir"), "HTTPS is off by default")
 	})
 
 	It("renders the optional objects when asked", func() {
@@ -363,6 +433,39 @@ spec:
 		}).WithTimeout(30 * time.Second).Should(Equal(id + " Observe"))
 	})
 
+	It("raises IM's daily group quota alarm as a Warning Event on the manager's Pod", func() {
+		// The fake's daily quota is 3 (BeforeSuite): the third group of the
+		// day takes the net increase past 70%, and IM sends the alarm.
+		_, err := fake.User("tommy", "Android").CreateGroup(timfake.GroupSpec{Type: "Public", Name: "Third of the day"})
+		Expect(err).NotTo(HaveOccurred())
+		waitAlarmEvent("IMDailyGroupQuotaAlarm")
+		Eventually(func() float64 {
+			v, _ := sampleValue(scrape(), "chatgroup_im_alarms_total", map[string]string{"kind": "daily_group_quota"})
+			return v
+		}).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 1))
+	})
+
+	It("serves every metric the dashboard and the alerts query, after real traffic", func() {
+		By("a push that IM rate-limits once, so that a retry is counted")
+		fake.InjectError("modify_group_base_info", 60007, 1)
+		out, err := kubectl("patch", "chatgroup", "declared", "-n", "default", "--type=merge", "-p", `{"spec":{"notification":"rate limited once"}}`)
+		Expect(err).NotTo(HaveOccurred(), out)
+		Eventually(func() string {
+			g, _ := fake.Group("e2e-declared")
+			return g.Notification
+		}).WithTimeout(60 * time.Second).Should(Equal("rate limited once"))
+
+		served := scrape()
+		pushes, ok := sampleValue(served, "chatgroup_pushes_total", map[string]string{"app": "default", "command": "modify_group_base_info"})
+		Expect(ok).To(BeTrue())
+		Expect(pushes).To(BeNumerically(">=", 1))
+		ready, ok := sampleValue(served, "chatgroup_groups", map[string]string{"app": "default", "condition": "Ready", "status": "True"})
+		Expect(ok).To(BeTrue(), "chatgroup_groups counts the cached ChatGroups")
+		Expect(ready).To(BeNumerically(">=", 1))
+
+		checkQueriedMetricsServed()
+	})
+
 	It("gives the ServiceAccount nothing it does not need", func() {
 		sa := serviceAccountConfig()
 		cs, err := kubernetes.NewForConfig(sa)
@@ -417,6 +520,22 @@ spec:
 		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "the Deployment must be gone: %v", err)
 	})
 })
+
+// renderedDocs splits helm template output into objects by "Kind/name".
+func renderedDocs(out string) map[string]map[string]any {
+	GinkgoHelper()
+	docs := map[string]map[string]any{}
+	for _, doc := range strings.Split(out, "\n---") {
+		var m map[string]any
+		Expect(yaml.Unmarshal([]byte(doc), &m)).To(Succeed(), doc)
+		if m == nil {
+			continue
+		}
+		md, _ := m["metadata"].(map[string]any)
+		docs[fmt.Sprintf("%v/%v", m["kind"], md["name"])] = m
+	}
+	return docs
+}
 
 // serviceAccountConfig authenticates as the chart's ServiceAccount with a
 // token from the TokenRequest API, the way a pod's projected token would.
@@ -531,13 +650,32 @@ func startManagerAsDeployment() *exec.Cmd {
 
 	cmd := exec.Command(managerBin, args...)
 	for _, e := range c.Env {
-		Expect(e.ValueFrom).To(BeNil(), "env from references is not mapped by this test")
-		cmd.Env = append(cmd.Env, e.Name+"="+e.Value)
+		cmd.Env = append(cmd.Env, e.Name+"="+envValue(e))
 	}
 	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
 	Expect(cmd.Start()).To(Succeed())
 	waitReady("http://" + probeAddr + "/readyz")
 	return cmd
+}
+
+// envValue maps a container env var: literal values as they are, and the
+// downward API's Pod fields to those of a pod named managerPodName.
+func envValue(e corev1.EnvVar) string {
+	GinkgoHelper()
+	if e.ValueFrom == nil {
+		return e.Value
+	}
+	Expect(e.ValueFrom.FieldRef).NotTo(BeNil(), "only downward API fields are mapped by this test: %s", e.Name)
+	switch e.ValueFrom.FieldRef.FieldPath {
+	case "metadata.name":
+		return managerPodName
+	case "metadata.namespace":
+		return releaseNamespace
+	case "metadata.uid":
+		return managerPodUID
+	}
+	Fail("unmapped downward API field " + e.ValueFrom.FieldRef.FieldPath)
+	return ""
 }
 
 func writeKubeconfig(cfg *rest.Config, path string) {

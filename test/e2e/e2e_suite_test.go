@@ -95,6 +95,9 @@ var _ = BeforeSuite(func() {
 		AdminIdentifier: "administrator",
 		CallbackURL:     callbackURL,
 		CallbackToken:   callbackToken,
+		// Small enough that the suite's third group of the day sends IM's
+		// Group.CallbackOnDailyGroupQuotaAlarm (past 70%).
+		DailyGroupQuota: 3,
 	})
 	fakeServer = httptest.NewServer(fake)
 })

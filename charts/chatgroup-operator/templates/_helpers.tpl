@@ -41,3 +41,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "chatgroup-operator.secretName" -}}
 {{- default (printf "%s-im" (include "chatgroup-operator.fullname" .)) .Values.im.existingSecret }}
 {{- end }}
+
+{{/* The Secret holding the receiver's tls.crt and tls.key. */}}
+{{- define "chatgroup-operator.callbackTLSSecret" -}}
+{{- if .Values.callback.tls.existingSecret -}}
+{{ .Values.callback.tls.existingSecret }}
+{{- else -}}
+{{ include "chatgroup-operator.fullname" . }}-callback-tls
+{{- end -}}
+{{- end }}
