@@ -236,6 +236,8 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		out, err = helm(append([]string{"template", "x", chartDir}, minimalValues...)...)
 		Expect(err).NotTo(HaveOccurred(), out)
 		Expect(byName(decodeDocs(out)["Role"], "x-chatgroup-operator-discovery")).To(BeNil())
+	})
+
 	It("renders the PrometheusRule, the dashboard ConfigMap and the Certificate when enabled", func() {
 		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k",
 			"--set", "prometheusRule.enabled=true", "--set", "prometheusRule.labels.release=kube-prometheus-stack",
@@ -440,7 +442,7 @@ spec:
 		Expect(err).NotTo(HaveOccurred())
 		waitAlarmEvent("IMDailyGroupQuotaAlarm")
 		Eventually(func() float64 {
-			v, _ := sampleValue(scrape(), "chatgroup_im_alarms_total", map[string]string{"kind": "daily_group_quota"})
+			v, _ := sampleValue(scrapeFamilies(), "chatgroup_im_alarms_total", map[string]string{"kind": "daily_group_quota"})
 			return v
 		}).WithTimeout(10 * time.Second).Should(BeNumerically(">=", 1))
 	})
@@ -455,7 +457,7 @@ spec:
 			return g.Notification
 		}).WithTimeout(60 * time.Second).Should(Equal("rate limited once"))
 
-		served := scrape()
+		served := scrapeFamilies()
 		pushes, ok := sampleValue(served, "chatgroup_pushes_total", map[string]string{"app": "default", "command": "modify_group_base_info"})
 		Expect(ok).To(BeTrue())
 		Expect(pushes).To(BeNumerically(">=", 1))

@@ -132,18 +132,15 @@ func metricNames(where, expr string) []string {
 	return names
 }
 
-// scrape reads the manager's /metrics and returns every series name it
-// serves: a histogram's _bucket, _sum and _count, a summary's _sum and _count.
-func scrape() map[string]*dto.MetricFamily {
+// scrapeFamilies reads the manager's /metrics over https as the scraper the
+// chart binds to metrics-reader, and returns every series name it serves: a
+// histogram's _bucket, _sum and _count, a summary's _sum and _count.
+func scrapeFamilies() map[string]*dto.MetricFamily {
 	GinkgoHelper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+metricsAddr+"/metrics", nil)
-	Expect(err).NotTo(HaveOccurred())
-	resp, err := http.DefaultClient.Do(req)
-	Expect(err).NotTo(HaveOccurred())
-	defer resp.Body.Close()
-	Expect(resp.StatusCode).To(Equal(http.StatusOK))
+	got := scrape("https://"+metricsAddr+"/metrics", serviceAccountToken(scraperSA))
+	Expect(got.Status).To(Equal(http.StatusOK))
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(got.Body))
 	Expect(err).NotTo(HaveOccurred())
 	out := map[string]*dto.MetricFamily{}
 	for name, f := range fams {
@@ -162,7 +159,7 @@ func scrape() map[string]*dto.MetricFamily {
 // query is not served: a renamed metric must take its queries along.
 func checkQueriedMetricsServed() {
 	GinkgoHelper()
-	served := scrape()
+	served := scrapeFamilies()
 	var missing []string
 	for _, queries := range []map[string]string{alertExprs(), dashboardExprs()} {
 		for where, expr := range queries {
