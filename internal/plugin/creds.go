@@ -185,11 +185,11 @@ func fromDeployment(ctx context.Context, c client.Client, namespace string) (cre
 	depName := h.dep.Namespace + "/" + h.dep.Name
 	id, err := parseSDKAppID(h.args["sdkappid"])
 	if err != nil {
-		return credentials{}, fmt.Errorf("Deployment %s: --sdkappid %w", depName, err)
+		return credentials{}, fmt.Errorf("operator Deployment %s: --sdkappid %w", depName, err)
 	}
 	secretName, key, err := mountedSecretKey(h.dep, h.ctr, h.args["secret-key-file"])
 	if err != nil {
-		return credentials{}, fmt.Errorf("Deployment %s: %w", depName, err)
+		return credentials{}, fmt.Errorf("operator Deployment %s: %w", depName, err)
 	}
 	var sec corev1.Secret
 	if err := c.Get(ctx, types.NamespacedName{Namespace: h.dep.Namespace, Name: secretName}, &sec); err != nil {
@@ -197,7 +197,7 @@ func fromDeployment(ctx context.Context, c client.Client, namespace string) (cre
 	}
 	secret := strings.TrimSpace(string(sec.Data[key]))
 	if secret == "" {
-		return credentials{}, fmt.Errorf("Secret %s/%s has no key %q (or it is empty)", h.dep.Namespace, secretName, key)
+		return credentials{}, fmt.Errorf("the Secret %s/%s has no key %q (or it is empty)", h.dep.Namespace, secretName, key)
 	}
 	return credentials{
 		sdkAppID:  id,
