@@ -439,8 +439,8 @@ type progress struct {
 	nListed  int
 	nRead    int
 	nWritten int
-	skipped   int
-	gone      int
+	skipped  int
+	gone     int
 }
 
 func newProgress(w any, pageSize uint64, readQPS float64) *progress {
