@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -380,19 +381,21 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	tmp := f.Name()
+	// Removing the temporary file is best effort: the error that made it
+	// useless is the one to report.
 	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
+		_ = f.Close()
+		_ = os.Remove(tmp)
 		return err
 	}
 	if err := f.Close(); err != nil {
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return err
 	}
 	// CreateTemp makes 0600; a manifest in Git is as readable as the
 	// files git itself checks out.
 	if err := os.Chmod(tmp, 0o644); err != nil { //nolint:gosec // see above
-		os.Remove(tmp)
+		_ = os.Remove(tmp)
 		return err
 	}
 	return os.Rename(tmp, path)
@@ -436,7 +439,7 @@ type progress struct {
 	start    time.Time
 	last     time.Time
 	total    uint64
-	nListed  int
+	nListed  uint64
 	nRead    int
 	nWritten int
 	skipped  int
@@ -452,7 +455,7 @@ func newProgress(w any, pageSize uint64, readQPS float64) *progress {
 }
 
 func (p *progress) listed(n int, total uint64) {
-	p.nListed += n
+	p.nListed += uint64(n) //nolint:gosec // n is a page length, never negative
 	p.total = total
 	p.show()
 }
@@ -466,14 +469,14 @@ func (p *progress) read(n, written int) {
 // left estimates the remaining time: the listing calls still to make at 1
 // per second, plus the reads at --im-qps.
 func (p *progress) left() time.Duration {
-	remaining := uint64(0)
-	if p.total > uint64(p.nListed) {
-		remaining = p.total - uint64(p.nListed)
+	var remaining uint64
+	if p.total > p.nListed {
+		remaining = p.total - p.nListed
 	}
-	calls := (remaining + p.pageSize - 1) / p.pageSize
-	toRead := max(0, p.nListed-p.skipped-p.nRead)
-	reads := float64((toRead+tim.MaxGroupInfoBatch-1)/tim.MaxGroupInfoBatch) / p.readQPS
-	return time.Duration(calls)*time.Second/time.Duration(tim.AppIDGroupListQPS) + time.Duration(reads*float64(time.Second))
+	calls := float64((remaining + p.pageSize - 1) / p.pageSize)
+	toRead := max(0, float64(p.nListed)-float64(p.skipped)-float64(p.nRead))
+	reads := math.Ceil(toRead/tim.MaxGroupInfoBatch) / p.readQPS
+	return time.Duration((calls/tim.AppIDGroupListQPS + reads) * float64(time.Second))
 }
 
 func (p *progress) show() {
@@ -481,7 +484,9 @@ func (p *progress) show() {
 		return
 	}
 	p.last = time.Now()
-	fmt.Fprintf(p.out, "\rlisted %d/%d, read %d, written %d, skipped %d declared; about %s left   ",
+	// Progress is best effort: a failed write to the terminal is not worth
+	// stopping an import for.
+	_, _ = fmt.Fprintf(p.out, "\rlisted %d/%d, read %d, written %d, skipped %d declared; about %s left   ",
 		p.nListed, p.total, p.nRead, p.nWritten, p.skipped, p.left().Round(time.Second))
 }
 
@@ -489,6 +494,6 @@ func (p *progress) done() {
 	if p.out == nil {
 		return
 	}
-	fmt.Fprintf(p.out, "\rlisted %d, read %d, skipped %d declared, %d gone meanwhile; done in %s\n",
+	_, _ = fmt.Fprintf(p.out, "\rlisted %d, read %d, skipped %d declared, %d gone meanwhile; done in %s\n",
 		p.nListed, p.nRead, p.skipped, p.gone, time.Since(p.start).Round(time.Second))
 }

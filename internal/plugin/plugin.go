@@ -63,7 +63,9 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(env.IO.ErrOut, "error: "+oneLine(err.Error()))
+	// If stderr itself fails there is nowhere left to report it; the exit
+	// code still says what happened.
+	_, _ = fmt.Fprintln(env.IO.ErrOut, "error: "+oneLine(err.Error()))
 	if errors.Is(err, errInterrupted) || errors.Is(err, context.Canceled) {
 		return ExitInterrupted
 	}

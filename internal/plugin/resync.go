@@ -99,11 +99,13 @@ func runResync(ctx context.Context, r *root, names []string, allNamespaces bool)
 		}
 		done++
 		if len(names) > 0 {
-			fmt.Fprintf(r.env.IO.Out, "chatgroup.im.chatgroup.dev/%s resync requested\n", k.Name)
+			if err := writeAll(r.env.IO.Out, []byte("chatgroup.im.chatgroup.dev/"+k.Name+" resync requested\n")); err != nil {
+				return err
+			}
 		}
 	}
 	if len(names) == 0 {
-		fmt.Fprintf(r.env.IO.Out, "resync requested for %d ChatGroups\n", done)
+		return writeAll(r.env.IO.Out, fmt.Appendf(nil, "resync requested for %d ChatGroups\n", done))
 	}
 	return nil
 }

@@ -107,17 +107,18 @@ func runStatus(ctx context.Context, r *root, all bool) error {
 		}
 	}
 
-	out := r.env.IO.Out
+	// The table is built in memory and written with one call; the
+	// tabwriter writes to a strings.Builder, which cannot fail.
+	var b strings.Builder
 	if len(list.Items) == 0 {
 		where := "in this namespace"
 		if all {
 			where = "in the cluster"
 		}
-		fmt.Fprintf(out, "No ChatGroups %s.\n", where)
-		return nil
+		return writeAll(r.env.IO.Out, []byte("No ChatGroups "+where+".\n"))
 	}
-	tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "APP\tGROUPS\tREADY\tSYNCED\tUP-TO-DATE\tFAILING\tPENDING")
+	tw := tabwriter.NewWriter(&b, 0, 4, 3, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "APP\tGROUPS\tREADY\tSYNCED\tUP-TO-DATE\tFAILING\tPENDING")
 	apps := make([]string, 0, len(counts))
 	for a := range counts {
 		apps = append(apps, a)
@@ -125,34 +126,26 @@ func runStatus(ctx context.Context, r *root, all bool) error {
 	slices.Sort(apps)
 	for _, a := range apps {
 		n := counts[a]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", a, n.groups, n.ready, n.synced, n.upToDate, n.failing, n.pending)
+		_, _ = fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", a, n.groups, n.ready, n.synced, n.upToDate, n.failing, n.pending)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(fails) == 0 {
-		return nil
-	}
-	slices.SortFunc(fails, func(a, b failing) int {
-		return strings.Compare(a.appKey+"/"+a.cg.Namespace+"/"+a.cg.Name, b.appKey+"/"+b.cg.Namespace+"/"+b.cg.Name)
-	})
-	fmt.Fprintf(out, "\nFailing (%d):\n", len(fails))
-	tw = tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
-	fmt.Fprintln(tw, "APP\tNAMESPACE\tNAME\tGROUP-ID\tCONDITION\tREASON\tMESSAGE")
-	for i, f := range fails {
-		if i == maxFailingShown {
-			break
+	_ = tw.Flush()
+	if len(fails) > 0 {
+		slices.SortFunc(fails, func(a, b failing) int {
+			return strings.Compare(a.appKey+"/"+a.cg.Namespace+"/"+a.cg.Name, b.appKey+"/"+b.cg.Namespace+"/"+b.cg.Name)
+		})
+		fmt.Fprintf(&b, "\nFailing (%d):\n", len(fails))
+		tw = tabwriter.NewWriter(&b, 0, 4, 3, ' ', 0)
+		_, _ = fmt.Fprintln(tw, "APP\tNAMESPACE\tNAME\tGROUP-ID\tCONDITION\tREASON\tMESSAGE")
+		for _, f := range fails[:min(len(fails), maxFailingShown)] {
+			_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.appKey, f.cg.Namespace, f.cg.Name, f.cg.Spec.GroupID,
+				f.cond.Type, f.cond.Reason, truncate(oneLine(f.cond.Message), 80))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.appKey, f.cg.Namespace, f.cg.Name, f.cg.Spec.GroupID,
-			f.cond.Type, f.cond.Reason, truncate(oneLine(f.cond.Message), 80))
+		_ = tw.Flush()
+		if len(fails) > maxFailingShown {
+			fmt.Fprintf(&b, "... and %d more: kubectl get chatgroups -A\n", len(fails)-maxFailingShown)
+		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if len(fails) > maxFailingShown {
-		fmt.Fprintf(out, "... and %d more: kubectl get chatgroups -A\n", len(fails)-maxFailingShown)
-	}
-	return nil
+	return writeAll(r.env.IO.Out, []byte(b.String()))
 }
 
 // appOf is the app a ChatGroup belongs to. Until ChatApps exist (#16)
