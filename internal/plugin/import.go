@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -214,15 +213,22 @@ func declaredGroupIDs(ctx context.Context, c client.Client) (map[string]bool, er
 // list pages through get_appid_group_list at the documented 1 call per
 // second and returns the IDs to import, in listing order.
 func (o *importOptions) list(ctx context.Context, im *tim.Client, declared map[string]bool, prog *progress) ([]string, error) {
-	pace := rate.NewLimiter(rate.Limit(tim.AppIDGroupListQPS), 1)
 	seen := map[string]bool{}
 	var ids []string
 	next := uint64(0)
+	var answered time.Time
 	for {
-		if err := pace.Wait(ctx); err != nil {
-			return nil, interrupted(err, o.outDir, 0)
+		// IM counts calls as they arrive. Spacing the starts by a second
+		// is not enough (a call that travels faster than the one before
+		// it arrives early and is refused); a second after the previous
+		// answer always is.
+		if !answered.IsZero() {
+			if err := sleepCtx(ctx, time.Until(answered.Add(listInterval))); err != nil {
+				return nil, interrupted(err, o.outDir, 0)
+			}
 		}
 		page, err := im.GetAppIDGroupList(ctx, o.pageSize, next, o.groupType)
+		answered = time.Now()
 		if err != nil {
 			return nil, describeIM(err, "listing the app's groups", o.outDir, 0)
 		}
@@ -245,6 +251,23 @@ func (o *importOptions) list(ctx context.Context, im *tim.Client, declared map[s
 			return ids, nil
 		}
 		next = page.Next
+	}
+}
+
+// listInterval is the least time between get_appid_group_list calls.
+const listInterval = time.Second / tim.AppIDGroupListQPS
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
