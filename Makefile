@@ -121,6 +121,10 @@ test-reliability: envtest ## Run the reliability suite: API server restart, SIGT
 build: manifests generate fmt vet ## Build the manager binary into bin/manager.
 	go build -o $(LOCALBIN)/manager .
 
+.PHONY: kubectl-plugin
+kubectl-plugin: ## Build the kubectl plugin into bin/kubectl-chatgroup (on the PATH, `kubectl chatgroup --help`).
+	go build -o $(LOCALBIN)/kubectl-chatgroup ./cmd/kubectl-chatgroup
+
 .PHONY: imsim
 imsim: ## Build the fake IM backend into bin/imsim.
 	go build -o $(LOCALBIN)/imsim ./cmd/imsim

@@ -2,50 +2,19 @@ package webhookserver
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/groupname"
 )
 
-// maxNamePrefix keeps discovered names within 63 characters (a DNS label,
-// which every tool accepts) with room for "-" and 8 hex digits.
-const maxNamePrefix = 63 - 1 - 8
-
-// DiscoveryName is the ChatGroup name for an undeclared group: the group ID
-// lower-cased, every character outside [a-z0-9-] turned into '-', runs of
-// dashes collapsed, trimmed and truncated, then '-' and the first 8 hex
-// digits of sha256(groupID). Every replica derives the same name, so racing
-// creates collide (AlreadyExists) instead of duplicating, and the hash keeps
-// IDs that sanitize alike ("@TGS#A" and "tgs-a") apart.
-func DiscoveryName(groupID string) string {
-	var b strings.Builder
-	dash := true // drops leading dashes
-	for _, r := range strings.ToLower(groupID) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-			dash = false
-		} else if !dash {
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	prefix := b.String()
-	if len(prefix) > maxNamePrefix {
-		prefix = prefix[:maxNamePrefix]
-	}
-	prefix = strings.TrimRight(prefix, "-")
-	if prefix == "" {
-		prefix = "group"
-	}
-	sum := sha256.Sum256([]byte(groupID))
-	return prefix + "-" + hex.EncodeToString(sum[:])[:8]
-}
+// DiscoveryName is the ChatGroup name for an undeclared group. The rule
+// lives in internal/groupname so that `kubectl chatgroup import` names a
+// group exactly as discovery does.
+func DiscoveryName(groupID string) string { return groupname.For(groupID) }
 
 // targets returns the ChatGroups that claim groupID, from the routing
 // table. With discovery on and none claiming it, it returns the

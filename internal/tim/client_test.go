@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatgroup-operator/chatgroup-operator/internal/timfake"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/usersig"
 )
 
@@ -416,5 +417,51 @@ func TestKeepAlive(t *testing.T) {
 	}
 	if n := h.newConns.Load(); n != 1 {
 		t.Fatalf("%d connections for 25 sequential calls, want 1", n)
+	}
+}
+
+// GetAppIDGroupList: a cursor far above 2^32 (here just under 2^64, where a
+// float64 would round it) comes back from the answer and goes out in the
+// next request exactly; a Limit or GroupType the API would refuse is
+// refused without spending a call on it (the API allows 1 call a second).
+func TestGetAppIDGroupListCursorAndArguments(t *testing.T) {
+	const base = ^uint64(0) - 1000
+	h := newHarness(t, func(o *timfake.Options) { o.CursorBase = base })
+	c := h.client(t, nil)
+	for i := range 3 {
+		if _, err := c.CreateGroup(ctx, CreateGroupRequest{Type: GroupTypePublic, GroupID: fmt.Sprintf("g%d", i), Name: "n"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := c.GetAppIDGroupList(ctx, 2, 0, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Next != base+3 || fmt.Sprint(page.IDs()) != "[g0 g1]" {
+		t.Fatalf("page 1: Next %d (want %d), IDs %v", page.Next, base+3, page.IDs())
+	}
+	page, err = c.GetAppIDGroupList(ctx, 2, page.Next, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(h.last(t).body), fmt.Sprintf(`"Next":%d`, base+3)) {
+		t.Fatalf("cursor not sent exactly: %s", h.last(t).body)
+	}
+	if page.Next != 0 || fmt.Sprint(page.IDs()) != "[g2]" {
+		t.Fatalf("page 2: %+v", page)
+	}
+
+	before := len(h.requests())
+	if _, err := c.GetAppIDGroupList(ctx, MaxAppIDGroupListLimit+1, 0, ""); err == nil || !strings.Contains(err.Error(), "Limit 10001") {
+		t.Fatalf("Limit above the maximum: %v", err)
+	}
+	if _, err := c.GetAppIDGroupList(ctx, 0, 0, "Work"); err == nil || !strings.Contains(err.Error(), `GroupType "Work"`) {
+		t.Fatalf("console type name: %v", err)
+	}
+	if n := len(h.requests()); n != before {
+		t.Fatalf("%d calls spent on arguments the API refuses", n-before)
+	}
+	if _, err := c.GetAppIDGroupList(ctx, MaxAppIDGroupListLimit, 0, GroupTypeCommunity); err != nil {
+		t.Fatalf("the maximum Limit with a type: %v", err)
 	}
 }

@@ -207,6 +207,21 @@ func (c *Client) DestroyGroup(ctx context.Context, groupID string) error {
 	return c.call(ctx, svcGroup, "destroy_group", groupIDRequest{GroupID: groupID}, nil)
 }
 
+// get_appid_group_list limits (reference §3.2-3.3): at most
+// MaxAppIDGroupListLimit IDs per page, and by default one call per second
+// for the whole app (AppIDGroupListQPS), beside the client's shared QPS.
+// Callers that page through a large app pace themselves with it.
+const (
+	MaxAppIDGroupListLimit = 10000
+	AppIDGroupListQPS      = 1
+)
+
+// groupTypes are the values get_appid_group_list accepts as GroupType.
+var groupTypes = map[string]bool{
+	GroupTypePrivate: true, GroupTypePublic: true, GroupTypeChatRoom: true,
+	GroupTypeAVChatRoom: true, GroupTypeCommunity: true,
+}
+
 type appIDGroupListRequest struct {
 	Limit     uint64 `json:"Limit,omitempty"`
 	Next      uint64 `json:"Next"`
@@ -219,8 +234,9 @@ type GroupIDItem struct {
 }
 
 // AppIDGroupList is one page of get_appid_group_list. Next is an opaque
-// 64-bit cursor (the doc warns that 32-bit parsing overflows); 0 means the
-// listing is complete.
+// 64-bit cursor (the doc warns that 32-bit parsing overflows; it is decoded
+// straight into a uint64, never through a float64); 0 means the listing is
+// complete.
 type AppIDGroupList struct {
 	TotalCount  uint64        `json:"TotalCount"`
 	GroupIDList []GroupIDItem `json:"GroupIdList"`
@@ -238,9 +254,18 @@ func (l *AppIDGroupList) IDs() []string {
 
 // GetAppIDGroupList lists the app's groups a page at a time: start with
 // next 0 and pass each answer's Next until it is 0. limit 0 lets the server
-// choose; groupType "" lists all types. The API is limited to 1 call per
-// second by default.
+// choose, otherwise at most MaxAppIDGroupListLimit; groupType "" lists all
+// types, otherwise it is one of the GroupType* names. A limit or type the
+// API would refuse is refused here, before a call is spent on it: the API
+// allows only AppIDGroupListQPS calls per second.
 func (c *Client) GetAppIDGroupList(ctx context.Context, limit, next uint64, groupType string) (*AppIDGroupList, error) {
+	const cmd = svcGroup + "/get_appid_group_list"
+	if limit > MaxAppIDGroupListLimit {
+		return nil, fmt.Errorf("tim: %s: Limit %d is above the API's maximum %d", cmd, limit, MaxAppIDGroupListLimit)
+	}
+	if groupType != "" && !groupTypes[groupType] {
+		return nil, fmt.Errorf("tim: %s: GroupType %q is not one of Private, Public, ChatRoom, AVChatRoom, Community", cmd, groupType)
+	}
 	var resp AppIDGroupList
 	if err := c.call(ctx, svcGroup, "get_appid_group_list", appIDGroupListRequest{Limit: limit, Next: next, GroupType: groupType}, &resp); err != nil {
 		return nil, err

@@ -136,9 +136,14 @@ func (s *Server) restGetGroupAttr(_ actor, body []byte) (any, *Error) {
 
 // get_appid_group_list
 
-// cursorBase puts every Next cursor above 2^53 so a client that parses it
-// as a float64 (or a 32-bit integer) breaks in tests, not in production.
-const cursorBase = uint64(1) << 60
+// defaultCursorBase puts every Next cursor above 2^53 so a client that
+// parses it as a float64 (or a 32-bit integer) breaks in tests, not in
+// production.
+const defaultCursorBase = uint64(1) << 60
+
+// DocumentedGroupListQPS is get_appid_group_list's default limit on a real
+// app (reference §3.2), for Options.GroupListQPS.
+const DocumentedGroupListQPS = 1
 
 const maxListLimit = 10000
 
@@ -165,14 +170,15 @@ func (s *Server) restGetAppIDGroupList(_ actor, body []byte) (any, *Error) {
 			return nil, errf(CodeInvalidParam, "invalid GroupType %q", r.GroupType)
 		}
 	}
+	s.mu.Lock()
 	from := uint64(0)
 	if r.Next != 0 {
-		if r.Next < cursorBase {
+		if !s.cursors[r.Next] || r.Next < s.cursorBase {
+			s.mu.Unlock()
 			return nil, errf(CodeInvalidParam, "invalid Next cursor")
 		}
-		from = r.Next - cursorBase
+		from = r.Next - s.cursorBase
 	}
-	s.mu.Lock()
 	var all []*group
 	for _, g := range s.groups {
 		if r.GroupType == "" || g.typ == r.GroupType {
@@ -199,7 +205,10 @@ func (s *Server) restGetAppIDGroupList(_ actor, body []byte) (any, *Error) {
 			continue
 		}
 		if uint64(len(page)) == limit {
-			next = cursorBase + g.serial
+			next = s.cursorBase + g.serial
+			s.mu.Lock()
+			s.cursors[next] = true
+			s.mu.Unlock()
 			break
 		}
 		page = append(page, item{g.id})

@@ -1,0 +1,143 @@
+package plugin_test
+
+import (
+	"context"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+)
+
+// makeChatGroup creates a ChatGroup with the given conditions in status, as
+// the operator would have written them (no controller runs in these
+// namespaces).
+func makeChatGroup(ns, name string, conds ...metav1.Condition) {
+	GinkgoHelper()
+	ctx := context.Background()
+	cg := &imv1alpha1.ChatGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       imv1alpha1.ChatGroupSpec{GroupID: name, ManagementPolicy: imv1alpha1.ManagementPolicyObserve},
+	}
+	Expect(k8s.Create(ctx, cg)).To(Succeed())
+	if len(conds) == 0 {
+		return
+	}
+	for _, c := range conds {
+		c.ObservedGeneration = cg.Generation
+		meta.SetStatusCondition(&cg.Status.Conditions, c)
+	}
+	cg.Status.ObservedGeneration = cg.Generation
+	Expect(k8s.Status().Update(ctx, cg)).To(Succeed())
+}
+
+func cond(typ string, ok bool, reason, msg string) metav1.Condition {
+	s := metav1.ConditionFalse
+	if ok {
+		s = metav1.ConditionTrue
+	}
+	return metav1.Condition{Type: typ, Status: s, Reason: reason, Message: msg}
+}
+
+var (
+	readyOK    = cond(imv1alpha1.ConditionReady, true, "Observed", "the group exists")
+	syncedOK   = cond(imv1alpha1.ConditionSynced, true, "ReconcileSuccess", "ok")
+	upToDateOK = cond(imv1alpha1.ConditionUpToDate, true, "UpToDate", "equal")
+)
+
+// fieldsOf returns the whitespace-separated fields of the line starting with prefix.
+func fieldsOf(out, prefix string) []string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			return strings.Fields(l)
+		}
+	}
+	return nil
+}
+
+// failingRow returns the fields of the Failing table's row for name.
+func failingRow(out, name string) []string {
+	tail := out[strings.Index(out, "Failing"):]
+	for _, l := range strings.Split(tail, "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[2] == name {
+			return f
+		}
+	}
+	return nil
+}
+
+var _ = Describe("status and resync", Ordered, func() {
+	const ns = "ops"
+	BeforeAll(func() {
+		createNamespace(ns)
+		for _, n := range []string{"a", "b", "c"} {
+			makeChatGroup(ns, n, readyOK, syncedOK, upToDateOK)
+		}
+		makeChatGroup(ns, "gone", cond(imv1alpha1.ConditionReady, false, "GroupNotFound", "group gone does not exist in IM"), syncedOK)
+		makeChatGroup(ns, "refused", readyOK, cond(imv1alpha1.ConditionSynced, false, "RejectedByIM", "IM error 10004:\nname too long"),
+			cond(imv1alpha1.ConditionUpToDate, false, "Drifted", "name differs"))
+		makeChatGroup(ns, "new")
+	})
+
+	It("status counts per app and names the failing ChatGroups", func() {
+		r := run(nil, "status", "-n", ns)
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(fieldsOf(r.stdout, "APP ")).To(Equal([]string{"APP", "GROUPS", "READY", "SYNCED", "UP-TO-DATE", "FAILING", "PENDING"}))
+		Expect(fieldsOf(r.stdout, "default ")).To(Equal([]string{"default", "6", "4", "4", "3", "2", "1"}), r.stdout)
+		Expect(r.stdout).To(ContainSubstring("Failing (2):"))
+		Expect(failingRow(r.stdout, "gone")).To(HaveExactElements("default", ns, "gone", "gone", "Ready", "GroupNotFound", "group", "gone", "does", "not", "exist", "in", "IM"), r.stdout)
+		Expect(failingRow(r.stdout, "refused")[:6]).To(HaveExactElements("default", ns, "refused", "refused", "Synced", "RejectedByIM"), r.stdout)
+		Expect(r.stdout).To(ContainSubstring("IM error 10004: name too long"), "a message stays on its line")
+		for _, ok := range []string{" a ", " b ", " c ", " new "} {
+			Expect(strings.Split(r.stdout, "Failing")[1]).NotTo(ContainSubstring(ok))
+		}
+
+		r = run(nil, "status", "-n", "no-such-namespace")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(r.stdout).To(Equal("No ChatGroups in this namespace.\n"))
+	})
+
+	It("resync NAME sets the resync-requested-at annotation on that ChatGroup only", func() {
+		r := run(nil, "resync", "gone", "-n", ns)
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(r.stdout).To(Equal("chatgroup.im.chatgroup.dev/gone resync requested\n"))
+		Expect(annotation(ns, "gone")).NotTo(BeEmpty())
+		Expect(annotation(ns, "a")).To(BeEmpty())
+	})
+
+	It("resync --all sets a new value on every ChatGroup of the namespace", func() {
+		before := annotation(ns, "gone")
+		r := run(nil, "resync", "--all", "-n", ns)
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(r.stdout).To(Equal("resync requested for 6 ChatGroups\n"))
+		var values []string
+		for _, n := range []string{"a", "b", "c", "gone", "refused", "new"} {
+			values = append(values, annotation(ns, n))
+		}
+		Expect(values[0]).NotTo(BeEmpty())
+		Expect(values).To(HaveEach(values[0]), "one value for the whole request")
+		Expect(values[0]).NotTo(Equal(before), "a new value asks for a new read")
+	})
+
+	It("resync refuses what it cannot do, in one line", func() {
+		r := run(nil, "resync", "no-such-group", "-n", ns)
+		Expect(r.code).To(Equal(1))
+		Expect(r.stderr).To(Equal("error: chatgroup ops/no-such-group not found (0 of 1 requested before it)\n"))
+		for _, args := range [][]string{{"resync"}, {"resync", "a", "--all"}, {"resync", "a", "-A"}} {
+			r = run(nil, append(args, "-n", ns)...)
+			Expect(r.code).To(Equal(1), "%v", args)
+			Expect(strings.Count(r.stderr, "\n")).To(Equal(1), r.stderr)
+		}
+	})
+})
+
+func annotation(ns, name string) string {
+	GinkgoHelper()
+	var cg imv1alpha1.ChatGroup
+	Expect(k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &cg)).To(Succeed())
+	return cg.Annotations[imv1alpha1.AnnotationResyncRequestedAt]
+}
