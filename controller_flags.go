@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -22,6 +21,7 @@ type controllerFlags struct {
 	adminIdentifier string
 	imEndpoint      string
 	imQPS           float64
+	imInsecureHTTP  bool
 	resyncInterval  time.Duration
 
 	secretKey string // read from secretKeyFile by validate
@@ -34,6 +34,8 @@ func (o *controllerFlags) bind(fs *flag.FlagSet) {
 		"The app admin account REST calls are made as.")
 	fs.StringVar(&o.imEndpoint, "im-endpoint", tim.DefaultEndpoint,
 		"Base URL of the IM REST API (the app's data center), e.g. https://adminapisgp.im.qcloud.com.")
+	fs.BoolVar(&o.imInsecureHTTP, "im-insecure-http", false,
+		"Accept a plain http:// --im-endpoint on a non-loopback host. Every REST call then carries the admin UserSig in clear text: for a test backend on a private network only.")
 	fs.Float64Var(&o.imQPS, "im-qps", tim.DefaultQPS,
 		"Most IM REST calls per second, all APIs together.")
 	fs.DurationVar(&o.resyncInterval, "resync-interval", controllers.DefaultResyncInterval,
@@ -54,9 +56,12 @@ func (o *controllerFlags) validate() error {
 	if a := o.adminIdentifier; a == "" || strings.TrimSpace(a) != a || strings.ContainsAny(a, "\r\n") {
 		return fmt.Errorf("--admin-identifier must be a non-empty account without white space, got %q", a)
 	}
-	u, err := url.Parse(o.imEndpoint)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return fmt.Errorf("--im-endpoint must be an absolute http(s) URL without query, such as %s; got %q", tim.DefaultEndpoint, o.imEndpoint)
+	check := tim.ValidateEndpoint
+	if o.imInsecureHTTP {
+		check = tim.ValidateInsecureEndpoint
+	}
+	if err := check(o.imEndpoint); err != nil {
+		return fmt.Errorf("--im-endpoint: %w", err)
 	}
 	if !(o.imQPS > 0) || math.IsInf(o.imQPS, 0) {
 		return fmt.Errorf("--im-qps must be a positive number, got %v", o.imQPS)
@@ -79,7 +84,7 @@ func (o *controllerFlags) options(sdkAppID uint64) (controllers.Options, error) 
 	}
 	c, err := tim.New(tim.Config{
 		Endpoint: o.imEndpoint, SDKAppID: sdkAppID, AdminIdentifier: o.adminIdentifier,
-		SecretKey: o.secretKey, QPS: o.imQPS, Observer: timmetrics.New(),
+		SecretKey: o.secretKey, QPS: o.imQPS, InsecureHTTP: o.imInsecureHTTP, Observer: timmetrics.New(),
 	})
 	if err != nil {
 		return opts, fmt.Errorf("IM REST client: %w", err)

@@ -32,7 +32,7 @@ import (
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
-// +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups,verbs=get;list;watch;update;patch;delete
+// +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch

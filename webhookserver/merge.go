@@ -6,6 +6,7 @@ import (
 	"time"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/eventtext"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 )
 
@@ -97,7 +98,7 @@ func (u *update) add(cb Callback, at int64, platform string, now time.Time) {
 		gs.Members(at, -int64(len(m.ExitMemberList)))
 	case *AfterChangeGroupOwner:
 		if gs.Owner(m.NewOwnerAccount, at) {
-			n.what = fmt.Sprintf("owner changed from %s to %s", m.OldOwnerAccount, m.NewOwnerAccount)
+			n.what = fmt.Sprintf("owner changed from %s to %s", eventtext.Bound(m.OldOwnerAccount), eventtext.Bound(m.NewOwnerAccount))
 			u.notes[eventOwner] = n
 		}
 	case *AfterCreateGroup:
@@ -190,11 +191,13 @@ func (u *update) apply(st *imv1alpha1.ChatGroupStatus) (kinds [numEventKinds]boo
 func (n *note) message() string {
 	var b strings.Builder
 	b.WriteString(n.what)
+	// The account and platform come from the request: bounded, so that no
+	// callback can write a long or control-laden Event note.
 	if n.operator != "" {
-		fmt.Fprintf(&b, " by %s", n.operator)
+		fmt.Fprintf(&b, " by %s", eventtext.Bound(n.operator))
 	}
 	if n.platform != "" {
-		fmt.Fprintf(&b, " from %s", n.platform)
+		fmt.Fprintf(&b, " from %s", eventtext.Bound(n.platform))
 	}
 	return b.String()
 }

@@ -47,6 +47,10 @@ type Config struct {
 	// production; http:// is accepted only to a loopback address (tests,
 	// the local fake), see ValidateEndpoint.
 	Endpoint string
+	// InsecureHTTP accepts a plain http:// Endpoint on any host. Only an
+	// explicit opt-in sets it (a test backend on a private network): every
+	// call carries the admin UserSig in its query string.
+	InsecureHTTP bool
 	// SDKAppID identifies the app. Required.
 	SDKAppID uint64
 	// AdminIdentifier is the app admin account the calls are made as.
@@ -114,7 +118,7 @@ func New(cfg Config) (*Client, error) {
 	if endpoint == "" {
 		endpoint = DefaultEndpoint
 	}
-	if err := ValidateEndpoint(endpoint); err != nil {
+	if err := validateEndpoint(endpoint, cfg.InsecureHTTP); err != nil {
 		return nil, fmt.Errorf("tim: Config.Endpoint: %w", err)
 	}
 	admin := cfg.AdminIdentifier
@@ -210,7 +214,13 @@ func New(cfg Config) (*Client, error) {
 // fragment or user info. Plain http:// is refused unless the host is a
 // loopback address (127.0.0.0/8, ::1 or "localhost"), because every call
 // carries the admin UserSig, valid for a day, in its query string.
-func ValidateEndpoint(endpoint string) error {
+func ValidateEndpoint(endpoint string) error { return validateEndpoint(endpoint, false) }
+
+// ValidateInsecureEndpoint is ValidateEndpoint for Config.InsecureHTTP:
+// plain http:// is accepted on any host.
+func ValidateInsecureEndpoint(endpoint string) error { return validateEndpoint(endpoint, true) }
+
+func validateEndpoint(endpoint string, insecureHTTP bool) error {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
 		return fmt.Errorf("%q is not an absolute https base URL such as %s", endpoint, DefaultEndpoint)
@@ -218,7 +228,7 @@ func ValidateEndpoint(endpoint string) error {
 	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
 		return fmt.Errorf("%q must not carry a query, fragment or user info", endpoint)
 	}
-	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+	if u.Scheme == "http" && !insecureHTTP && !isLoopbackHost(u.Hostname()) {
 		return fmt.Errorf("%q: plain http:// would send the admin UserSig in clear text; "+
 			"use https://, or a loopback address (127.0.0.1, ::1, localhost) for a local test backend", endpoint)
 	}

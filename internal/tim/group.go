@@ -222,6 +222,16 @@ var groupTypes = map[string]bool{
 	GroupTypeAVChatRoom: true, GroupTypeCommunity: true,
 }
 
+// The group types as the REST API spells them (the console calls Private
+// "Work" and ChatRoom "Meeting").
+const (
+	GroupTypePrivate    = "Private"
+	GroupTypePublic     = "Public"
+	GroupTypeChatRoom   = "ChatRoom"
+	GroupTypeAVChatRoom = "AVChatRoom"
+	GroupTypeCommunity  = "Community"
+)
+
 type appIDGroupListRequest struct {
 	Limit     uint64 `json:"Limit,omitempty"`
 	Next      uint64 `json:"Next"`

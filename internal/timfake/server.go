@@ -97,9 +97,7 @@ type Server struct {
 	limMu   sync.Mutex
 	lim     *rate.Limiter // nil when unlimited
 	quota   int64
-	alarm   alarmState // alarms.go
-	limMu   sync.Mutex
-	lim     *rate.Limiter // nil when unlimited
+	alarm   alarmState    // alarms.go
 	listLim *rate.Limiter // get_appid_group_list's own; nil when unlimited
 
 	cursorBase uint64

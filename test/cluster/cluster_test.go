@@ -36,6 +36,7 @@ func installValues(extra ...string) []string {
 		"--set", "im.secretKey=" + secretKey,
 		"--set", "im.callbackToken=" + callbackToken,
 		"--set", fmt.Sprintf("im.endpoint=http://%s:%d", nodeIP, imsimPort),
+		"--set", "im.insecureHTTP=true", // imsim serves plain HTTP on the node's private address
 		"--set", "discoveryNamespace=" + discoveryNS,
 		"--set", "resyncInterval=30s",
 	}
@@ -131,6 +132,7 @@ func imClient() *tim.Client {
 	c, err := tim.New(tim.Config{
 		Endpoint: fmt.Sprintf("http://%s:%d", nodeIP, imsimPort), SDKAppID: sdkAppID,
 		AdminIdentifier: "administrator", SecretKey: secretKey, MaxRetries: -1,
+		InsecureHTTP: true, // imsim on the node address, plain HTTP
 	})
 	Expect(err).NotTo(HaveOccurred())
 	return c

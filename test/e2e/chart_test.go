@@ -222,6 +222,7 @@ var _ = Describe("the Helm chart", Ordered, func() {
 				rule := r.(map[string]any)
 				if res, ok := rule["resources"].([]any); ok && len(res) > 0 && res[0] == "chatgroups" {
 					Expect(rule["verbs"]).NotTo(ContainElement("create"), "ClusterRole %s", cr.GetName())
+					Expect(rule["verbs"]).NotTo(ContainElement("delete"), "ClusterRole %s", cr.GetName())
 				}
 			}
 		}
@@ -229,7 +230,7 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		Expect(role).NotTo(BeNil())
 		Expect(role.GetNamespace()).To(Equal("found"))
 		Expect(field(role, "rules")).To(Equal([]any{map[string]any{
-			"apiGroups": []any{"im.chatgroup.dev"}, "resources": []any{"chatgroups"}, "verbs": []any{"create"},
+			"apiGroups": []any{"im.chatgroup.dev"}, "resources": []any{"chatgroups"}, "verbs": []any{"create", "delete"},
 		}}))
 		Expect(byName(docs["RoleBinding"], "x-chatgroup-operator-discovery").GetNamespace()).To(Equal("found"))
 
