@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"maps"
 	"sort"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
@@ -107,5 +106,3 @@ func specAttrs(spec *imv1alpha1.ChatGroupSpec) map[string]string {
 	}
 	return m
 }
-
-func sameAttrs(a, b map[string]string) bool { return maps.Equal(a, b) }

@@ -2,16 +2,18 @@ package webhookserver
 
 import (
 	"errors"
-	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 )
 
 // The queue hands out the update that has waited longest, whatever the
-// traffic of the others, and a failed update keeps its place.
+// traffic of the others; a failed update waits out its own backoff and then
+// takes its original place again.
 func TestWriterFIFO(t *testing.T) {
 	w := NewWriter(nil, nil, nil, eventSink{}, 1, 1, 3, logr.Discard())
 	clock := time.Unix(0, 0)
