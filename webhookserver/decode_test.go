@@ -1,6 +1,10 @@
 package webhookserver
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -79,6 +83,20 @@ func TestDecode(t *testing.T) {
 		{"invalid UTF-8 kept as U+FFFD", CmdAfterGroupInfoChanged, "{" + g + ",\"Name\":\"a\xffb\"}", "",
 			func(v any) bool { return *v.(*AfterGroupInfoChanged).Name == "a\uFFFDb" }},
 		{"unknown command", "Group.CallbackAfterRecallMsg", `{` + g + `}`, "not recorded", nil},
+		// IM's own limits: a callback beyond them is not from IM, and would
+		// grow status and pending updates past what IM allows.
+		{"17 attributes", CmdAfterGroupAttrChanged, `{` + g + `,"OptionType":"modify","GroupAttr":[` + attrsJSON(17, 1) + `]}`, "16 attributes", nil},
+		{"16 attributes", CmdAfterGroupAttrChanged, `{` + g + `,"OptionType":"set","GroupAttr":[` + attrsJSON(16, 1) + `]}`, "", nil},
+		{"attribute value over 4000 bytes", CmdAfterGroupAttrChanged, `{` + g + `,"OptionType":"modify","GroupAttr":[` + attrsJSON(1, 4001) + `]}`, "4000", nil},
+		{"attributes over 16000 bytes", CmdAfterGroupAttrChanged, `{` + g + `,"OptionType":"set","GroupAttr":[` + attrsJSON(5, 3999) + `]}`, "16000", nil},
+		{"attribute key over 32 bytes", CmdAfterGroupAttrChanged, `{` + g + `,"OptionType":"delete","GroupAttr":[{"key":"` + strings.Repeat("k", 33) + `"}]}`, "key", nil},
+		{"name over 100 bytes", CmdAfterGroupInfoChanged, `{` + g + `,"Name":"` + strings.Repeat("n", 101) + `"}`, "Name", nil},
+		{"introduction over 400 bytes", CmdAfterGroupInfoChanged, `{` + g + `,"Introduction":"` + strings.Repeat("i", 401) + `"}`, "Introduction", nil},
+		{"notification over 400 bytes", CmdAfterGroupInfoChanged, `{` + g + `,"Notification":"` + strings.Repeat("n", 401) + `"}`, "Notification", nil},
+		{"face URL over 500 bytes", CmdAfterGroupInfoChanged, `{` + g + `,"FaceUrl":"` + strings.Repeat("f", 501) + `"}`, "FaceUrl", nil},
+		{"created name over 100 bytes", CmdAfterCreateGroup, `{` + g + `,"Name":"` + strings.Repeat("n", 101) + `"}`, "Name", nil},
+		{"11 custom fields", CmdAfterCreateGroup, `{` + g + `,"UserDefinedDataList":[` + strings.Repeat(`{"Key":"k","Value":"v"},`, 10) + `{"Key":"k","Value":"v"}]}`, "UserDefinedDataList", nil},
+		{"operator account too long", CmdAfterSendMsg, `{` + g + `,"MsgSeq":1,"Operator_Account":"` + strings.Repeat("o", 129) + `"}`, "Operator_Account", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,5 +151,78 @@ func TestAuthenticateDocumentedExample(t *testing.T) {
 	h.opts.Token = "" // no token: Sign is not checked
 	if code, _ := h.authenticate("888888", "", "", at); code != 0 {
 		t.Errorf("without a token a request with the right SdkAppid must pass, got %d", code)
+	}
+}
+
+// attrsJSON is n GroupAttr entries with distinct keys and values of size bytes.
+func attrsJSON(n, size int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		parts[i] = fmt.Sprintf(`{"key":"k%02d","value":"%s"}`, i, strings.Repeat("v", size))
+	}
+	return strings.Join(parts, ",")
+}
+
+// A callback stamped more than groupstatus.MaxAhead in the future would hold
+// its part of the status against every later change: it is refused.
+func TestAheadOfClock(t *testing.T) {
+	now := time.UnixMilli(1_800_000_000_000)
+	for _, tt := range []struct {
+		name string
+		cb   Callback
+		bad  bool
+	}{
+		{"now", &AfterGroupInfoChanged{Common: Common{EventTime: EventTime(now.UnixMilli())}}, false},
+		{"within the skew", &AfterGroupInfoChanged{Common: Common{EventTime: EventTime(now.Add(59 * time.Second).UnixMilli())}}, false},
+		{"far future", &AfterGroupInfoChanged{Common: Common{EventTime: 9_999_999_999_999}}, true},
+		{"just past the skew", &AfterGroupInfoChanged{Common: Common{EventTime: EventTime(now.Add(61 * time.Second).UnixMilli())}}, true},
+		{"message from the future", &AfterSendMsg{MsgSeq: 1, MsgTime: now.Add(time.Hour).Unix()}, true},
+		{"message now", &AfterSendMsg{MsgSeq: 1, MsgTime: now.Unix()}, false},
+	} {
+		if got := aheadOfClock(tt.cb, now) != ""; got != tt.bad {
+			t.Errorf("%s: refused=%v, want %v", tt.name, got, tt.bad)
+		}
+	}
+}
+
+// noRead is a request body that fails the test when it is read.
+type noRead struct{ t *testing.T }
+
+func (b noRead) Read([]byte) (int, error) {
+	b.t.Error("the body was read before the request was authenticated")
+	return 0, io.EOF
+}
+
+// Everything the query can tell is checked before the body is read, and a
+// full in-flight bound refuses before reading: an unauthenticated flood, or
+// any flood past the bound, costs no memory for bodies.
+func TestRefusedBeforeTheBodyIsRead(t *testing.T) {
+	now := time.Unix(1669872112, 0)
+	h := &handler{opts: Options{SDKAppID: 888888, Token: "xxxxyyyy", MaxSkew: time.Minute},
+		now: func() time.Time { return now }, inflight: make(chan struct{}, 1)}
+	sign := callbacksign.Sign("xxxxyyyy", "1669872112")
+	for _, tt := range []struct {
+		name  string
+		query string
+		full  bool
+		want  int
+	}{
+		{"another app", "SdkAppid=1&Sign=" + sign + "&RequestTime=1669872112", false, http.StatusForbidden},
+		{"no Sign", "SdkAppid=888888", false, http.StatusUnauthorized},
+		{"wrong Sign", "SdkAppid=888888&Sign=00&RequestTime=1669872112", false, http.StatusUnauthorized},
+		{"in-flight bound reached", "SdkAppid=888888&Sign=" + sign + "&RequestTime=1669872112", true, http.StatusServiceUnavailable},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.full {
+				h.inflight <- struct{}{}
+				defer func() { <-h.inflight }()
+			}
+			r := httptest.NewRequest(http.MethodPost, "/callback?CallbackCommand="+CmdAfterSendMsg+"&"+tt.query, noRead{t})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.want, w.Body)
+			}
+		})
 	}
 }
