@@ -15,7 +15,7 @@ const (
 	ReasonInfoChanged       = "GroupInfoChanged"
 	ReasonAttributesChanged = "AttributesChanged"
 	ReasonOwnerChanged      = "OwnerChanged"
-	ReasonDestroyed         = "GroupDestroyed"
+	ReasonDestroyed         = imv1alpha1.ReasonGroupDestroyed
 )
 
 type eventSink struct {

@@ -66,24 +66,6 @@ func parseCallbackQuery(raw string) callbackQuery {
 	return q
 }
 
-// Get returns the first value of key, as url.Values.Get does, for the five
-// keys the receiver reads ("" for any other).
-func (q callbackQuery) Get(key string) string {
-	switch key {
-	case paramSdkAppID:
-		return q.sdkAppID
-	case paramCommand:
-		return q.command
-	case paramSign:
-		return q.sign
-	case paramRequestTime:
-		return q.requestTime
-	case paramPlatform:
-		return q.platform
-	}
-	return ""
-}
-
 // unescape decodes a query component, skipping the work when there is
 // nothing to decode (IM's values are digits, hex and dotted names).
 func unescape(s string) (string, bool) {

@@ -16,7 +16,6 @@ const (
 // Condition reasons. They are part of the API: users alert on them.
 const (
 	ReasonAvailable          = "Available"
-	ReasonCreating           = "Creating"
 	ReasonGroupNotFound      = "GroupNotFound"
 	ReasonGroupDestroyed     = "GroupDestroyed"
 	ReasonCredentialsInvalid = "CredentialsInvalid"

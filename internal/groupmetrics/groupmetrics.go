@@ -40,7 +40,7 @@ const (
 var conditionTypes = []string{imv1alpha1.ConditionReady, imv1alpha1.ConditionSynced, imv1alpha1.ConditionUpToDate}
 
 var knownReasons = map[string]bool{
-	imv1alpha1.ReasonAvailable: true, imv1alpha1.ReasonCreating: true, imv1alpha1.ReasonGroupNotFound: true,
+	imv1alpha1.ReasonAvailable: true, imv1alpha1.ReasonGroupNotFound: true,
 	imv1alpha1.ReasonGroupDestroyed: true, imv1alpha1.ReasonCredentialsInvalid: true,
 	imv1alpha1.ReasonReconcileSuccess: true, imv1alpha1.ReasonReconcileError: true,
 	imv1alpha1.ReasonRateLimited: true, imv1alpha1.ReasonRejectedByIM: true,
