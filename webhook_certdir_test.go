@@ -21,7 +21,7 @@ func TestWebhookCertDirFlag(t *testing.T) {
 		{"a file", "--webhook-cert-dir=" + file, "--webhook-cert-dir"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			o, err := parseOptions(t, "--sdkappid=1", tt.arg)
+			o, err := parseOptions(t, "--sdkappid=1", "--insecure-skip-callback-auth", tt.arg)
 			switch {
 			case tt.wantErr == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
@@ -32,7 +32,7 @@ func TestWebhookCertDirFlag(t *testing.T) {
 			}
 		})
 	}
-	o, err := parseOptions(t, "--sdkappid=1")
+	o, err := parseOptions(t, "--sdkappid=1", "--insecure-skip-callback-auth")
 	if err != nil {
 		t.Fatal(err)
 	}
