@@ -240,7 +240,7 @@ var _ = Describe("the Helm chart", Ordered, func() {
 	})
 
 	It("renders the PrometheusRule, the dashboard ConfigMap and the Certificate when enabled", func() {
-		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k",
+		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k", "--set", "im.callbackToken=t",
 			"--set", "prometheusRule.enabled=true", "--set", "prometheusRule.labels.release=kube-prometheus-stack",
 			"--set", "prometheusRule.callbackSilenceSeconds=7200",
 			"--set", "grafana.dashboard.enabled=true", "--set", "grafana.dashboard.annotations.grafana_folder=Operators",
@@ -279,7 +279,7 @@ var _ = Describe("the Helm chart", Ordered, func() {
 	})
 
 	It("mounts an existing TLS Secret without a Certificate, and renders no monitoring objects by default", func() {
-		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k",
+		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k", "--set", "im.callbackToken=t",
 			"--set", "callback.tls.enabled=true", "--set", "callback.tls.existingSecret=my-tls")
 		Expect(err).NotTo(HaveOccurred(), out)
 		docs := renderedDocs(out)
@@ -290,7 +290,7 @@ var _ = Describe("the Helm chart", Ordered, func() {
 	})
 
 	It("logs JSON by default", func() {
-		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k")
+		out, err := helm("template", "x", chartDir, "--set", "im.sdkAppID=1", "--set", "im.secretKey=k", "--set", "im.callbackToken=t")
 		Expect(err).NotTo(HaveOccurred(), out)
 		Expect(out).To(ContainSubstring("- --zap-encoder=json"))
 		Expect(out).NotTo(ContainSubstring("--webhook-cert-dir"), "HTTPS is off by default")
