@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -181,6 +182,27 @@ var _ = Describe("ChatGroup controller", func() {
 		Eventually(func() int { return len(attrs()) }, "10s").Should(BeZero())
 		got = waitSynced(cg)
 		Expect(got.Status.Attributes).To(BeEmpty())
+	})
+
+	It("deletes a discovered ChatGroup whose group IM does not have, and keeps one whose group exists", func() {
+		made := uniq("made-up")
+		existing := uniq("real")
+		_, err := fake.Admin().CreateGroup(timfake.GroupSpec{GroupID: existing, Type: "Public", Name: "real"})
+		Expect(err).NotTo(HaveOccurred())
+		for _, id := range []string{made, existing} {
+			cg := &imv1alpha1.ChatGroup{}
+			cg.Namespace, cg.Name = ns, id
+			cg.Labels = map[string]string{imv1alpha1.LabelDiscovered: "true"}
+			cg.Spec = imv1alpha1.ChatGroupSpec{GroupID: id, ManagementPolicy: imv1alpha1.ManagementPolicyObserve}
+			Expect(k8s.Create(context.Background(), cg)).To(Succeed())
+		}
+		Eventually(func() bool {
+			err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: made}, &imv1alpha1.ChatGroup{})
+			return apierrors.IsNotFound(err)
+		}, "20s").Should(BeTrue(), "the ChatGroup of a made-up group ID must be deleted")
+		kept := &imv1alpha1.ChatGroup{}
+		kept.Namespace, kept.Name = ns, existing
+		Expect(waitSynced(kept).Status.Name).To(Equal("real"))
 	})
 
 	DescribeTable("replaces a full attribute map at IM's limits (removes before it adds)",
