@@ -42,7 +42,7 @@ func TestCountByConditionWithBoundedLabels(t *testing.T) {
 	c := countOf{
 		*group("a", "ok1", cond("Ready", "True", "Available"), cond("Synced", "True", "ReconcileSuccess"), cond("UpToDate", "True", "InSync")),
 		*group("b", "ok2", cond("Ready", "True", "Available"), cond("Synced", "True", "ReconcileSuccess"), cond("UpToDate", "True", "InSync")),
-		*group("a", "creds", cond("Ready", "False", "Creating"), cond("Synced", "False", "CredentialsInvalid")),
+		*group("a", "creds", cond("Ready", "False", "GroupNotFound"), cond("Synced", "False", "CredentialsInvalid")),
 		*group("c", "handmade", cond("Synced", "False", "SomeoneWroteThis")),
 		*group("c", "new"),
 	}
@@ -50,7 +50,7 @@ func TestCountByConditionWithBoundedLabels(t *testing.T) {
 # HELP chatgroup_groups ChatGroups by app and by the status and reason of each condition (Ready, Synced, UpToDate); a group without a condition counts as Unknown/None. Every group is counted once per condition type.
 # TYPE chatgroup_groups gauge
 chatgroup_groups{app="default",condition="Ready",reason="Available",status="True"} 2
-chatgroup_groups{app="default",condition="Ready",reason="Creating",status="False"} 1
+chatgroup_groups{app="default",condition="Ready",reason="GroupNotFound",status="False"} 1
 chatgroup_groups{app="default",condition="Ready",reason="None",status="Unknown"} 2
 chatgroup_groups{app="default",condition="Synced",reason="CredentialsInvalid",status="False"} 1
 chatgroup_groups{app="default",condition="Synced",reason="None",status="Unknown"} 1

@@ -107,25 +107,25 @@ func TestEveryInterleavingConvergesOnIMsTruth(t *testing.T) {
 				e.at = events[len(events)-1].at + 1
 			}
 			v := fmt.Sprintf("v%d", i)
-			switch k := rng.IntN(10); {
-			case k == 0:
+			switch rng.IntN(10) {
+			case 0:
 				e.kind, e.value = "name", v
-			case k == 1:
+			case 1:
 				e.kind, e.pushed = "push", &Info{Name: &v}
-			case k == 2:
+			case 2:
 				e.kind, e.value = "notification", v
-			case k == 3:
+			case 3:
 				e.kind, e.value = "owner", v
-			case k == 4:
+			case 4:
 				e.kind, e.key, e.value = "modify", fmt.Sprintf("k%d", rng.IntN(4)), v
-			case k == 5:
+			case 5:
 				e.kind, e.key = "delete", fmt.Sprintf("k%d", rng.IntN(4))
-			case k == 6:
+			case 6:
 				e.kind, e.attrs = "set", map[string]string{fmt.Sprintf("k%d", rng.IntN(4)): v}
-			case k == 7:
+			case 7:
 				seq++
 				e.kind, e.seq, e.value = "message", seq, v
-			case k == 8:
+			case 8:
 				e.kind, e.n = "join", 1+int64(rng.IntN(3))
 			default:
 				if tr.members == 0 {
