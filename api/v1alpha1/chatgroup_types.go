@@ -162,8 +162,9 @@ type EventTimes struct {
 	// attributeKeys is, per key, the EventTime of the last upsert or delete
 	// newer than attributes; a deleted key keeps its time here so that a
 	// late, older operation on it is dropped. Keys not listed share the time
-	// in attributes.
+	// in attributes. At most the 16 live keys and 32 tombstones.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=64
 	AttributeKeys map[string]int64 `json:"attributeKeys,omitempty"`
 	// members is the EventTime of the last applied member join or exit.
 	// +optional
@@ -187,25 +188,34 @@ type ChatGroupStatus struct {
 	Type GroupType `json:"type,omitempty"`
 	// owner is the observed owner's UserID.
 	// +optional
+	// +kubebuilder:validation:MaxLength=128
 	Owner string `json:"owner,omitempty"`
 	// name is the observed group name.
 	// +optional
+	// +kubebuilder:validation:MaxLength=100
 	Name string `json:"name,omitempty"`
 	// introduction is the observed group introduction.
 	// +optional
+	// +kubebuilder:validation:MaxLength=400
 	Introduction string `json:"introduction,omitempty"`
 	// notification is the observed group notification.
 	// +optional
+	// +kubebuilder:validation:MaxLength=400
 	Notification string `json:"notification,omitempty"`
 	// faceURL is the observed profile photo URL.
 	// +optional
+	// +kubebuilder:validation:MaxLength=500
 	FaceURL string `json:"faceURL,omitempty"`
-	// attributes is the observed custom attribute map.
+	// attributes is the observed custom attribute map. The bound is twice
+	// IM's 16 keys: callbacks reordered between a delete and a modify can
+	// hold a few more for a moment, never more.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=32
 	Attributes map[string]string `json:"attributes,omitempty"`
 	// appDefinedData is the group's custom data fields as reported at
 	// creation (UserDefinedDataList of Group.CallbackAfterCreateGroup).
 	// +optional
+	// +kubebuilder:validation:MaxProperties=16
 	AppDefinedData map[string]string `json:"appDefinedData,omitempty"`
 	// memberCount is the observed number of members.
 	// +optional
@@ -219,6 +229,7 @@ type ChatGroupStatus struct {
 	LastMessageTime *metav1.Time `json:"lastMessageTime,omitempty"`
 	// lastMessageFrom is the sender of the message with lastMessageSeq.
 	// +optional
+	// +kubebuilder:validation:MaxLength=128
 	LastMessageFrom string `json:"lastMessageFrom,omitempty"`
 	// destroyed is true once the group was seen destroyed in IM.
 	// +optional

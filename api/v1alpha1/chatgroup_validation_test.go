@@ -257,4 +257,31 @@ var _ = Describe("ChatGroup CRD", func() {
 		Expect(table.Rows).To(HaveLen(1))
 		Expect(table.Rows[0].Cells[:7]).To(Equal([]any{cg.Name, "@TGS#columns", "Display", "ChatRoom", float64(123), "True", "False"}))
 	})
+
+	// Status is bounded too: a write the API server refuses as invalid is
+	// dropped by the receiver, so no stream of callbacks can grow an object.
+	DescribeTable("refuses a status beyond its bounds",
+		func(mutate func(*imv1alpha1.ChatGroupStatus), field string) {
+			cg := newChatGroup(nil)
+			Expect(k8sClient.Create(ctx, cg)).To(Succeed())
+			mutate(&cg.Status)
+			err := k8sClient.Status().Update(ctx, cg)
+			Expect(err).To(HaveOccurred())
+			Expect(err.Error()).To(ContainSubstring(field))
+		},
+		Entry("33 attributes", func(st *imv1alpha1.ChatGroupStatus) {
+			st.Attributes = map[string]string{}
+			for i := range 33 {
+				st.Attributes[fmt.Sprintf("k%02d", i)] = "v"
+			}
+		}, "status.attributes"),
+		Entry("65 attribute times", func(st *imv1alpha1.ChatGroupStatus) {
+			st.EventTimes.AttributeKeys = map[string]int64{}
+			for i := range 65 {
+				st.EventTimes.AttributeKeys[fmt.Sprintf("k%02d", i)] = 1
+			}
+		}, "status.eventTimes.attributeKeys"),
+		Entry("a 101-character name", func(st *imv1alpha1.ChatGroupStatus) { st.Name = strings.Repeat("n", 101) }, "status.name"),
+		Entry("a 401-character notification", func(st *imv1alpha1.ChatGroupStatus) { st.Notification = strings.Repeat("n", 401) }, "status.notification"),
+	)
 })
