@@ -33,14 +33,14 @@ type sample struct {
 	body []byte
 }
 
-// corpus is the fuzz corpus of the callback decoder: the recorded bodies,
-// the extra seeds of FuzzDecodeMerge, and any saved inputs under
-// webhookserver/testdata/fuzz.
+// corpus is the fuzz corpus of the callback decoder: the callback goldens
+// (internal/timfake/testdata, the one set), the extra seeds of
+// FuzzDecodeMerge, and any saved inputs under webhookserver/testdata/fuzz.
 func corpus() []sample {
 	GinkgoHelper()
 	root := filepath.Join(testenv.RepoRoot(), "webhookserver", "testdata")
 	var out []sample
-	files, err := filepath.Glob(filepath.Join(root, "callbacks", "*.json"))
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "internal", "timfake", "testdata", "callbacks", "*.json"))
 	Expect(err).NotTo(HaveOccurred())
 	Expect(files).NotTo(BeEmpty())
 	for _, f := range files {
