@@ -61,7 +61,7 @@ func (w *Writer) discover(ctx context.Context, key types.NamespacedName, u *upda
 			ManagementPolicy: imv1alpha1.ManagementPolicyObserve,
 		},
 	}
-	if err := w.limiter.Wait(ctx); err != nil {
+	if err := w.waitToken(ctx); err != nil {
 		return err
 	}
 	err := w.client.Create(ctx, cg)

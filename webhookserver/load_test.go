@@ -288,6 +288,30 @@ var _ = Describe("backpressure and outages", func() {
 	})
 })
 
+// The final flush is not held to the steady-state cap: at 0.1 writes/s
+// only one of 30 pending groups would be written in the grace period.
+var _ = Describe("shutdown drain", func() {
+	It("writes every pending group within the grace period, on a budget of its own", func() {
+		r := startReceiver(Options{Token: testToken, WriteQPS: 0.1, WriteBurst: 1, ShutdownTimeout: 10 * time.Second})
+		ns := newNamespace()
+		const n = 30
+		keys := make([]types.NamespacedName, n)
+		for i := range n {
+			id := fmt.Sprintf("@TGS#DRAIN%02d", i)
+			keys[i] = newChatGroup(ns, fmt.Sprintf("drain-%02d", i), id)
+			waitCached(id, 1, r)
+		}
+		for i := range n {
+			r.send(CmdAfterSendMsg, map[string]any{"GroupId": fmt.Sprintf("@TGS#DRAIN%02d", i), "MsgSeq": 7, "From_Account": "x"})
+		}
+		Expect(r.srv.Writer().Pending()).To(BeNumerically(">=", n-1), "the cap holds the updates back")
+		r.stop()
+		for _, k := range keys {
+			Expect(getStatus(k).LastMessageSeq).To(BeEquivalentTo(7), "%s not flushed", k)
+		}
+	})
+})
+
 var _ = Describe("discovery", func() {
 	It("creates an Observe ChatGroup with the deterministic name, once, across racing replicas", func() {
 		ns := newNamespace()

@@ -71,6 +71,11 @@ type Options struct {
 	// ShutdownTimeout bounds the final flush on shutdown (default 20s,
 	// below the manager's 30s graceful shutdown timeout).
 	ShutdownTimeout time.Duration
+	// DrainQPS is the write rate of that final flush (default
+	// DefaultDrainQPS). The steady-state cap would flush only
+	// WriteQPS x ShutdownTimeout groups (about 400 at the defaults) of up to
+	// MaxPendingGroups; the drain is short and happens once per pod.
+	DrainQPS float64
 	// Objects is the process's shared object writer (conflict retries and
 	// read-your-writes); nil: the receiver makes its own.
 	Objects *objwrite.Writer
@@ -96,6 +101,7 @@ const (
 	DefaultWriteBurst       = 10
 	DefaultMaxPendingGroups = 20000
 	DefaultMaxInFlight      = 64
+	DefaultDrainQPS         = 200
 	// Discovery: a real app's undeclared groups trickle in with their
 	// first callbacks; a flood of made-up group IDs must not fill the
 	// namespace (nor etcd).
@@ -133,6 +139,9 @@ func (o *Options) defaults() {
 	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 20 * time.Second
+	}
+	if o.DrainQPS == 0 {
+		o.DrainQPS = DefaultDrainQPS
 	}
 }
 
@@ -337,6 +346,8 @@ func (s *Server) Start(ctx context.Context) error {
 	if serr := srv.Shutdown(shutdownCtx); serr != nil {
 		s.log.Error(serr, "stopping the callback receiver")
 	}
+	// The final flush has a budget of its own, not the steady-state cap.
+	s.writer.startDrain(max(s.opts.DrainQPS, s.opts.WriteQPS), max(s.opts.WriteBurst, int(s.opts.DrainQPS/10)))
 	if derr := s.writer.drain(shutdownCtx); derr != nil {
 		s.log.Error(derr, "shutdown: pending status updates not written; the resync will heal them",
 			"pending", s.writer.Pending())

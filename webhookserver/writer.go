@@ -45,9 +45,13 @@ type Writer struct {
 	objects   *objwrite.Writer
 	events    eventSink
 	limiter   *rate.Limiter
-	max       int
-	log       logr.Logger
-	now       func() time.Time
+	// retune is closed when the rate changes for the final flush: waits
+	// reserved at the steady-state rate are taken again at the new one.
+	retune     chan struct{}
+	retuneOnce sync.Once
+	max        int
+	log        logr.Logger
+	now        func() time.Time
 
 	mu      sync.Mutex
 	entries map[types.NamespacedName]*entry
@@ -84,6 +88,7 @@ func NewWriter(c client.Client, apiReader client.Reader, objects *objwrite.Write
 		objects:   objects,
 		events:    ev,
 		limiter:   rate.NewLimiter(rate.Limit(qps), burst),
+		retune:    make(chan struct{}),
 		max:       maxPending,
 		log:       log,
 		now:       time.Now,
@@ -98,6 +103,51 @@ func (w *Writer) Stats() WriterStats {
 		Writes: w.writes.Load(), Conflicts: w.conflicts.Load(), Errors: w.errs.Load(),
 		Unchanged: w.unchanged.Load(), Coalesced: w.coalesced.Load(),
 	}
+}
+
+// waitToken waits for a write token of the budget in force, which
+// startDrain can raise while the wait is on.
+func (w *Writer) waitToken(ctx context.Context) error {
+	if err := w.reserveAndWait(ctx, w.retune); !errors.Is(err, errRetuned) {
+		return err
+	}
+	// The budget changed while waiting: take a token at the new rate.
+	return w.reserveAndWait(ctx, nil)
+}
+
+var errRetuned = errors.New("write budget changed")
+
+// reserveAndWait takes a token and waits until it is due, ctx ends
+// (ctx.Err()) or retune is closed (errRetuned; the token is given back).
+func (w *Writer) reserveAndWait(ctx context.Context, retune <-chan struct{}) error {
+	r := w.limiter.Reserve()
+	if !r.OK() {
+		return errors.New("status write budget cannot grant a token")
+	}
+	d := r.Delay()
+	if d == 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return ctx.Err()
+	case <-retune:
+		r.Cancel()
+		return errRetuned
+	}
+}
+
+// startDrain sets the write budget of the final flush: it is short and
+// happens once per pod, so it is not held to the steady-state cap.
+func (w *Writer) startDrain(qps float64, burst int) {
+	w.limiter.SetLimit(rate.Limit(qps))
+	w.limiter.SetBurst(burst)
+	w.retuneOnce.Do(func() { close(w.retune) })
 }
 
 // isPending reports whether key has an update not yet written.
@@ -291,7 +341,7 @@ func (w *Writer) write(ctx context.Context, key types.NamespacedName, u *update)
 		statusWrites.WithLabelValues("unchanged").Inc()
 		return nil
 	}
-	if err := w.limiter.Wait(ctx); err != nil {
+	if err := w.waitToken(ctx); err != nil {
 		return err
 	}
 	// Waiting for the token took time: start from the freshest cached copy.
@@ -308,7 +358,7 @@ func (w *Writer) write(ctx context.Context, key types.NamespacedName, u *update)
 		if !equality.Semantic.DeepEqual(before, st) {
 			st.LastCallbackTime = &stamp
 		}
-	}, w.limiter.Wait) // a retry is a request too: it takes a token
+	}, w.waitToken) // a retry is a request too: it takes a token
 	for range res.Conflicts {
 		w.conflicts.Add(1)
 		statusWrites.WithLabelValues("conflict").Inc()
