@@ -223,7 +223,7 @@ func (o *importOptions) list(ctx context.Context, im *tim.Client, declared map[s
 		// it arrives early and is refused); a second after the previous
 		// answer always is.
 		if !answered.IsZero() {
-			if err := sleepCtx(ctx, time.Until(answered.Add(listInterval))); err != nil {
+			if err := tim.Sleep(ctx, time.Until(answered.Add(listInterval))); err != nil {
 				return nil, interrupted(err, o.outDir, 0)
 			}
 		}
@@ -256,20 +256,6 @@ func (o *importOptions) list(ctx context.Context, im *tim.Client, declared map[s
 
 // listInterval is the least time between get_appid_group_list calls.
 const listInterval = time.Second / tim.AppIDGroupListQPS
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 // read fetches the groups in batches of tim.MaxGroupInfoBatch and builds
 // their manifests. With --out each batch's files are written as soon as it

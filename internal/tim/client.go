@@ -172,7 +172,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	sleep := cfg.Sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = Sleep
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
@@ -260,7 +260,12 @@ func defaultHTTPClient() *http.Client {
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx ends (then ctx.Err()); the client's default
+// Config.Sleep, and the pacing of callers that space their calls.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
