@@ -56,7 +56,7 @@ func (w *Writer) discover(ctx context.Context, key types.NamespacedName, u *upda
 		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
 			Labels: map[string]string{imv1alpha1.LabelDiscovered: "true"}},
 		Spec: imv1alpha1.ChatGroupSpec{
-			GroupID:          u.groupID,
+			GroupID:          u.status.GroupID(),
 			Type:             u.status.Type(),
 			ManagementPolicy: imv1alpha1.ManagementPolicyObserve,
 		},
@@ -66,7 +66,7 @@ func (w *Writer) discover(ctx context.Context, key types.NamespacedName, u *upda
 	}
 	err := w.client.Create(ctx, cg)
 	if err == nil {
-		w.log.Info("discovered an undeclared group", "groupID", u.groupID, "chatgroup", key)
+		w.log.Info("discovered an undeclared group", "groupID", u.status.GroupID(), "chatgroup", key)
 		*obj = *cg
 		return nil
 	}

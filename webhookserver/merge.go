@@ -41,8 +41,7 @@ type update struct {
 	lastCallback time.Time
 	callbacks    int // callbacks merged into it
 
-	groupID string
-	status  groupstatus.Update
+	status groupstatus.Update
 
 	// discover: create the ChatGroup (Observe) if it does not exist.
 	discover bool
@@ -60,7 +59,6 @@ func (u *update) add(cb Callback, at int64, platform string, now time.Time) {
 	u.callbacks++
 	u.lastCallback = now
 	c := cb.common()
-	u.groupID = c.GroupID
 	gs := &u.status
 	gs.Group(c.GroupID, knownType(c.Type))
 	n := &note{operator: c.OperatorAccount, platform: platform}
@@ -165,9 +163,6 @@ func (u *update) absorb(n *update) {
 	u.callbacks += n.callbacks
 	if n.lastCallback.After(u.lastCallback) {
 		u.lastCallback = n.lastCallback
-	}
-	if n.groupID != "" {
-		u.groupID = n.groupID
 	}
 	u.status.Absorb(&n.status)
 	u.discover = u.discover || n.discover

@@ -326,11 +326,11 @@ func (w *Writer) write(ctx context.Context, key types.NamespacedName, u *update)
 	} else if err != nil {
 		return w.readError(key, err)
 	}
-	if obj.Spec.GroupID != u.groupID {
+	if obj.Spec.GroupID != u.status.GroupID() {
 		// Only a discovered name can point at another group's ChatGroup
 		// (someone took the name): never write one group's status there.
 		w.log.Info("ChatGroup claims another group; dropping the update", "chatgroup", key,
-			"groupID", u.groupID, "itsGroupID", obj.Spec.GroupID)
+			"groupID", u.status.GroupID(), "itsGroupID", obj.Spec.GroupID)
 		return nil
 	}
 	obj = w.freshest(obj)

@@ -231,6 +231,13 @@ type ChatGroupStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	LastMessageFrom string `json:"lastMessageFrom,omitempty"`
+	// createdByOperator is true when this ChatGroup's own create_group made
+	// the group (recorded in the same write as the fact behind the Created
+	// Event); false for a group adopted or taken over. deletionPolicy Delete
+	// destroys only a group this ChatGroup created, unless the
+	// im.chatgroup.dev/destroy-adopted annotation is "true".
+	// +optional
+	CreatedByOperator bool `json:"createdByOperator,omitempty"`
 	// destroyed is true once the group was seen destroyed in IM.
 	// +optional
 	Destroyed bool `json:"destroyed,omitempty"`

@@ -25,6 +25,14 @@ const (
 	ReasonRejectedByIM       = "RejectedByIM"
 	ReasonInSync             = "InSync"
 	ReasonDrifted            = "Drifted"
+	// ReasonConflict: another Enforce ChatGroup owns the same group (Ready
+	// False); this one makes no REST call and never destroys the group.
+	ReasonConflict = "Conflict"
+	// ReasonPaused: the paused annotation stops every REST call (Synced False).
+	ReasonPaused = "Paused"
+	// ReasonDestroyDeferred: the destroy budget (--max-destroys-per-hour) is
+	// spent; the deletion waits for it to refill (Synced False).
+	ReasonDestroyDeferred = "DestroyDeferred"
 )
 
 const (
@@ -38,6 +46,17 @@ const (
 	// when a read finds its group does not exist: a made-up group ID in a
 	// callback must not leave an object behind.
 	LabelDiscovered = "im.chatgroup.dev/discovered"
+
+	// AnnotationPaused set to "true" stops every REST call for the
+	// ChatGroup (push, read, resync, destroy); callbacks are still recorded.
+	// Removing it reads the group at once. A paused ChatGroup with
+	// deletionPolicy Delete is not deleted until it is unpaused.
+	AnnotationPaused = "im.chatgroup.dev/paused"
+
+	// AnnotationDestroyAdopted set to "true" lets deletionPolicy Delete
+	// destroy a group this ChatGroup did not create (adopted or taken over
+	// from an existing one); without it, deletion releases such a group.
+	AnnotationDestroyAdopted = "im.chatgroup.dev/destroy-adopted"
 
 	// Finalizer guards destroy_group for ChatGroups with deletionPolicy Delete.
 	Finalizer = "im.chatgroup.dev/destroy-group"

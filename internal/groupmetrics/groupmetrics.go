@@ -45,6 +45,8 @@ var knownReasons = map[string]bool{
 	imv1alpha1.ReasonReconcileSuccess: true, imv1alpha1.ReasonReconcileError: true,
 	imv1alpha1.ReasonRateLimited: true, imv1alpha1.ReasonRejectedByIM: true,
 	imv1alpha1.ReasonInSync: true, imv1alpha1.ReasonDrifted: true,
+	imv1alpha1.ReasonConflict: true, imv1alpha1.ReasonPaused: true,
+	imv1alpha1.ReasonDestroyDeferred: true,
 }
 
 var desc = prometheus.NewDesc(MetricName,

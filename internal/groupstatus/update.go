@@ -76,6 +76,9 @@ func (u *Update) Group(id string, t imv1alpha1.GroupType) {
 	}
 }
 
+// GroupID returns the group the update is for.
+func (u *Update) GroupID() string { return u.groupID }
+
 // Type returns the group type the callbacks reported, if any.
 func (u *Update) Type() imv1alpha1.GroupType { return u.groupType }
 

@@ -1,7 +1,6 @@
 package timfake
 
 import (
-	"encoding/json"
 	"math"
 	"time"
 )
@@ -100,15 +99,7 @@ func (s *Server) noteGroupsLocked(delta int64, now time.Time) {
 // emitApp queues an app-wide callback; it has no group, so it always goes
 // through the same worker (that of the empty group ID).
 func (s *Server) emitApp(body callbackBody) {
-	if s.cb.target() == "" {
-		return
-	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		s.log.Error("timfake: encoding callback", "err", err)
-		return
-	}
-	s.cb.enqueue(&event{command: body.command(), platform: "RESTAPI", body: raw})
+	s.enqueueCallback(body, event{platform: "RESTAPI"})
 }
 
 func (b cbRequestOverLimit) command() string     { return b.CallbackCommand }

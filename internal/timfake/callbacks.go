@@ -388,6 +388,11 @@ func (b cbAfterGroupDestroyed) command() string   { return b.CallbackCommand }
 // emitLocked queues the callback for a change to g made by a; the caller
 // holds s.mu, which is what keeps a group's callbacks in change order.
 func (s *Server) emitLocked(a actor, g *group, body callbackBody) {
+	s.enqueueCallback(body, event{groupID: g.id, platform: a.platform, clientIP: a.clientIP})
+}
+
+// enqueueCallback encodes body and queues it as ev, when a callback URL is set.
+func (s *Server) enqueueCallback(body callbackBody, ev event) {
 	if s.cb.target() == "" {
 		return
 	}
@@ -396,5 +401,6 @@ func (s *Server) emitLocked(a actor, g *group, body callbackBody) {
 		s.log.Error("timfake: encoding callback", "err", err)
 		return
 	}
-	s.cb.enqueue(&event{command: body.command(), groupID: g.id, platform: a.platform, clientIP: a.clientIP, body: raw})
+	ev.command, ev.body = body.command(), raw
+	s.cb.enqueue(&ev)
 }
