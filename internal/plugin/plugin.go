@@ -1,6 +1,6 @@
 // Package plugin is `kubectl chatgroup`: the command line for bringing an
 // app's existing IM groups under management (import) and for the everyday
-// operations on ChatGroups (status, resync). cmd/kubectl-chatgroup is its
+// operations on ChatGroups (status, resync, pause, resume). cmd/kubectl-chatgroup is its
 // thin main; tests run Main in-process against envtest and the fake IM
 // backend.
 //
@@ -89,7 +89,9 @@ runs the everyday operations on ChatGroups.
 
   import   write a ChatGroup manifest for every group of the app (for Git)
   status   per app: how many ChatGroups are Ready, Synced, UpToDate, failing
-  resync   ask the operator to read groups back from IM now`,
+  resync   ask the operator to read groups back from IM now
+  pause    stop every IM REST call for ChatGroups (push, read, resync, destroy)
+  resume   end the pause; the operator reads the groups at once`,
 		Annotations: map[string]string{
 			cobra.CommandDisplayNameAnnotation: "kubectl chatgroup",
 		},
@@ -102,7 +104,8 @@ runs the everyday operations on ChatGroups.
 	cmd.SetOut(env.IO.Out)
 	cmd.SetErr(env.IO.ErrOut)
 	r.config.AddFlags(cmd.PersistentFlags())
-	cmd.AddCommand(newImportCommand(r), newStatusCommand(r), newResyncCommand(r))
+	cmd.AddCommand(newImportCommand(r), newStatusCommand(r), newResyncCommand(r),
+		newPauseCommand(r), newResumeCommand(r))
 	return cmd
 }
 
