@@ -88,7 +88,8 @@ func NewCommand(env Env) *cobra.Command {
 runs the everyday operations on ChatGroups.
 
   import   write a ChatGroup manifest for every group of the app (for Git)
-  status   per app: how many ChatGroups are Ready, Synced, UpToDate, failing
+  status   per app: how many ChatGroups are Ready, Synced, UpToDate, failing,
+           in conflict, paused
   resync   ask the operator to read groups back from IM now
   pause    stop every IM REST call for ChatGroups (push, read, resync, destroy)
   resume   end the pause; the operator reads the groups at once`,

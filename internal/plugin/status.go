@@ -25,12 +25,18 @@ func newStatusCommand(r *root) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Per app: how many ChatGroups are Ready, Synced, UpToDate and failing, with the failing ones named",
+		Short: "Per app: how many ChatGroups are Ready, Synced, UpToDate, failing, in conflict and paused, with the failing ones named",
 		Long: `status counts the ChatGroups of each app by condition and names the failing
 ones: those whose Ready or Synced condition is False (a missing group, refused
 credentials, a value IM rejected, a rate limit, a conflict). Ready, Synced and
 UpToDate count the ChatGroups whose condition is True; PENDING counts those
-the operator has not reported on yet.`,
+the operator has not reported on yet.
+
+IN-CONFLICT counts the failing ChatGroups whose Ready condition is False with
+reason ` + imv1alpha1.ReasonConflict + `: another Enforce ChatGroup owns the same group (the
+message names it). PAUSED counts those whose Synced condition is False with
+reason ` + imv1alpha1.ReasonPaused + ` (kubectl chatgroup pause); a pause is asked for, so
+it alone does not make a ChatGroup failing.`,
 		Example: `  kubectl chatgroup status -A
   kubectl chatgroup status -n chat`,
 		Args: cobra.NoArgs,
@@ -41,7 +47,7 @@ the operator has not reported on yet.`,
 }
 
 type appCounts struct {
-	groups, ready, synced, upToDate, failing, pending int
+	groups, ready, synced, upToDate, failing, conflict, paused, pending int
 }
 
 type failing struct {
@@ -96,9 +102,20 @@ func runStatus(ctx context.Context, r *root, all bool) error {
 		if isTrue(upToDate) {
 			n.upToDate++
 		}
+		if isFalseFor(ready, imv1alpha1.ReasonConflict) {
+			n.conflict++
+		}
+		paused := isFalseFor(synced, imv1alpha1.ReasonPaused)
+		if paused {
+			n.paused++
+		}
 		// Ready is the more telling reason (GroupNotFound, Conflict) when
-		// both are False.
+		// both are False. Synced False for a pause is what the user asked
+		// for, not a failure.
 		for _, cond := range []*metav1.Condition{ready, synced} {
+			if cond == synced && paused {
+				continue
+			}
 			if cond != nil && cond.Status == metav1.ConditionFalse {
 				n.failing++
 				fails = append(fails, failing{cg: cg, cond: *cond, appKey: app})
@@ -118,7 +135,7 @@ func runStatus(ctx context.Context, r *root, all bool) error {
 		return writeAll(r.env.IO.Out, []byte("No ChatGroups "+where+".\n"))
 	}
 	tw := tabwriter.NewWriter(&b, 0, 4, 3, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "APP\tGROUPS\tREADY\tSYNCED\tUP-TO-DATE\tFAILING\tPENDING")
+	_, _ = fmt.Fprintln(tw, "APP\tGROUPS\tREADY\tSYNCED\tUP-TO-DATE\tFAILING\tIN-CONFLICT\tPAUSED\tPENDING")
 	apps := make([]string, 0, len(counts))
 	for a := range counts {
 		apps = append(apps, a)
@@ -126,7 +143,7 @@ func runStatus(ctx context.Context, r *root, all bool) error {
 	slices.Sort(apps)
 	for _, a := range apps {
 		n := counts[a]
-		_, _ = fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", a, n.groups, n.ready, n.synced, n.upToDate, n.failing, n.pending)
+		_, _ = fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", a, n.groups, n.ready, n.synced, n.upToDate, n.failing, n.conflict, n.paused, n.pending)
 	}
 	_ = tw.Flush()
 	if len(fails) > 0 {
@@ -153,6 +170,11 @@ func runStatus(ctx context.Context, r *root, all bool) error {
 func appOf(*imv1alpha1.ChatGroup) string { return defaultApp }
 
 func isTrue(c *metav1.Condition) bool { return c != nil && c.Status == metav1.ConditionTrue }
+
+// isFalseFor reports whether c is False with the given reason.
+func isFalseFor(c *metav1.Condition, reason string) bool {
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == reason
+}
 
 func truncate(s string, n int) string {
 	r := []rune(s)

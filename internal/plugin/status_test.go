@@ -86,8 +86,8 @@ var _ = Describe("status and resync", Ordered, func() {
 	It("status counts per app and names the failing ChatGroups", func() {
 		r := run(nil, "status", "-n", ns)
 		Expect(r.code).To(Equal(0), r.stderr)
-		Expect(fieldsOf(r.stdout, "APP ")).To(Equal([]string{"APP", "GROUPS", "READY", "SYNCED", "UP-TO-DATE", "FAILING", "PENDING"}))
-		Expect(fieldsOf(r.stdout, "default ")).To(Equal([]string{"default", "6", "4", "4", "3", "2", "1"}), r.stdout)
+		Expect(fieldsOf(r.stdout, "APP ")).To(Equal([]string{"APP", "GROUPS", "READY", "SYNCED", "UP-TO-DATE", "FAILING", "IN-CONFLICT", "PAUSED", "PENDING"}))
+		Expect(fieldsOf(r.stdout, "default ")).To(Equal([]string{"default", "6", "4", "4", "3", "2", "0", "0", "1"}), r.stdout)
 		Expect(r.stdout).To(ContainSubstring("Failing (2):"))
 		Expect(failingRow(r.stdout, "gone")).To(HaveExactElements("default", ns, "gone", "gone", "Ready", "GroupNotFound", "group", "gone", "does", "not", "exist", "in", "IM"), r.stdout)
 		Expect(failingRow(r.stdout, "refused")[:6]).To(HaveExactElements("default", ns, "refused", "refused", "Synced", "RejectedByIM"), r.stdout)
@@ -132,6 +132,33 @@ var _ = Describe("status and resync", Ordered, func() {
 			Expect(r.code).To(Equal(1), "%v", args)
 			Expect(strings.Count(r.stderr, "\n")).To(Equal(1), r.stderr)
 		}
+	})
+})
+
+var _ = Describe("status of conflicting and paused ChatGroups", Ordered, func() {
+	const ns = "held"
+	const conflictMsg = "group shared-team is owned by Enforce ChatGroup chat/shared-team"
+	BeforeAll(func() {
+		createNamespace(ns)
+		makeChatGroup(ns, "fine", readyOK, syncedOK, upToDateOK)
+		makeChatGroup(ns, "second-owner", cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonConflict, conflictMsg), syncedOK)
+		makeChatGroup(ns, "on-hold", readyOK, cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonPaused, "paused by im.chatgroup.dev/paused"), upToDateOK)
+		makeChatGroup(ns, "on-hold-gone", cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonGroupNotFound, "group on-hold-gone does not exist in IM"),
+			cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonPaused, "paused by im.chatgroup.dev/paused"))
+	})
+
+	It("counts them per app, names the conflicting ones with their message, and not a pause alone", func() {
+		r := run(nil, "status", "-n", ns)
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(fieldsOf(r.stdout, "default ")).To(Equal([]string{"default", "4", "2", "2", "2", "2", "1", "2", "0"}), r.stdout)
+		Expect(r.stdout).To(ContainSubstring("Failing (2):"))
+		Expect(failingRow(r.stdout, "second-owner")).To(HaveExactElements(append(
+			[]string{"default", ns, "second-owner", "second-owner", "Ready", imv1alpha1.ReasonConflict},
+			strings.Fields(conflictMsg)...)), r.stdout)
+		Expect(failingRow(r.stdout, "on-hold-gone")[:6]).To(HaveExactElements("default", ns, "on-hold-gone", "on-hold-gone", "Ready", imv1alpha1.ReasonGroupNotFound),
+			"a paused ChatGroup that fails for another reason is still named")
+		Expect(failingRow(r.stdout, "on-hold")).To(BeNil(), "a pause alone is not a failure")
+		Expect(failingRow(r.stdout, "fine")).To(BeNil())
 	})
 })
 
