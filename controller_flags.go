@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/destroybudget"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/timmetrics"
 )
@@ -23,6 +24,7 @@ type controllerFlags struct {
 	imQPS           float64
 	imInsecureHTTP  bool
 	resyncInterval  time.Duration
+	maxDestroys     int
 
 	secretKey string // read from secretKeyFile by validate
 }
@@ -40,6 +42,8 @@ func (o *controllerFlags) bind(fs *flag.FlagSet) {
 		"Most IM REST calls per second, all APIs together.")
 	fs.DurationVar(&o.resyncInterval, "resync-interval", controllers.DefaultResyncInterval,
 		"How often every group is read back through the REST API (with 10% jitter).")
+	fs.IntVar(&o.maxDestroys, "max-destroys-per-hour", destroybudget.DefaultMaxPerWindow,
+		"Most destroy_group calls per app in any rolling hour; a deletion past it waits (Synced False DestroyDeferred) until the budget refills. Raise it for a deliberate mass cleanup.")
 }
 
 func (o *controllerFlags) validate() error {
@@ -69,6 +73,9 @@ func (o *controllerFlags) validate() error {
 	if o.resyncInterval <= 0 {
 		return fmt.Errorf("--resync-interval must be positive, got %v", o.resyncInterval)
 	}
+	if o.maxDestroys < 1 || o.maxDestroys > destroybudget.MaxPerWindowLimit {
+		return fmt.Errorf("--max-destroys-per-hour must be 1 to %d, got %d (deletionPolicy Orphan keeps groups without any budget)", destroybudget.MaxPerWindowLimit, o.maxDestroys)
+	}
 	return nil
 }
 
@@ -78,7 +85,7 @@ const noKeyMessage = "--secret-key-file is not set: the controller makes no IM R
 // options builds the controller's options; without a secret key the IM
 // client is nil, which the controller reports on every ChatGroup.
 func (o *controllerFlags) options(sdkAppID uint64) (controllers.Options, error) {
-	opts := controllers.Options{ResyncInterval: o.resyncInterval, NoIMMessage: noKeyMessage}
+	opts := controllers.Options{ResyncInterval: o.resyncInterval, NoIMMessage: noKeyMessage, MaxDestroysPerHour: o.maxDestroys}
 	if o.secretKey == "" {
 		return opts, nil
 	}

@@ -45,6 +45,9 @@ func TestControllerFlagValidation(t *testing.T) {
 		{"NaN qps", []string{"--im-qps=NaN"}, "--im-qps"},
 		{"zero resync", []string{"--resync-interval=0"}, "--resync-interval"},
 		{"negative resync", []string{"--resync-interval=-1m"}, "--resync-interval"},
+		{"zero destroy budget", []string{"--max-destroys-per-hour=0"}, "--max-destroys-per-hour"},
+		{"destroy budget too large", []string{"--max-destroys-per-hour=10001"}, "--max-destroys-per-hour"},
+		{"destroy budget", []string{"--max-destroys-per-hour=500"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

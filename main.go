@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"go.uber.org/zap/zapcore"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -21,6 +22,7 @@ import (
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/destroybudget"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupmetrics"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
@@ -51,7 +53,7 @@ func (o *options) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
 		"Elect a leader so that only one replica pushes to IM and resyncs; every replica receives callbacks.")
 	fs.StringVar(&o.leaderNS, "leader-election-namespace", "",
-		"Namespace of the leader-election Lease; in a pod it defaults to the pod's namespace, outside one it is required with --leader-elect.")
+		"Namespace of the operator's Leases (leader election, the destroy budget); in a pod it defaults to the pod's namespace, outside one it is required with --leader-elect, and without it deletionPolicy Delete waits instead of destroying.")
 	// Stack traces on every error line bury the message an operator needs;
 	// --zap-stacktrace-level brings them back for debugging.
 	o.zap.StacktraceLevel = zapcore.PanicLevel
@@ -148,6 +150,10 @@ func run(args []string) error {
 		return err
 	}
 	ctrlOpts.Objects = objects
+	ctrlOpts.BudgetNamespace = operatorNamespace(opts.leaderNS)
+	if ctrlOpts.BudgetNamespace == "" {
+		log.Info("WARNING: " + destroybudget.ErrNoNamespace.Error() + ": deletionPolicy Delete waits instead of destroying groups")
+	}
 	if ctrlOpts.IM == nil {
 		log.Info("WARNING: " + noKeyMessage)
 	}
@@ -157,6 +163,23 @@ func run(args []string) error {
 
 	log.Info("starting manager", "leaderElection", opts.leaderElect)
 	return mgr.Start(ctx)
+}
+
+// operatorNamespace is the namespace holding the operator's own records
+// (the destroy-budget Lease): --leader-election-namespace, else the pod's
+// namespace from POD_NAMESPACE (the chart's downward API) or the service
+// account, else "" (outside a cluster).
+func operatorNamespace(leaderNS string) string {
+	if leaderNS != "" {
+		return leaderNS
+	}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return ""
 }
 
 // metricsOptions serves metrics as kubebuilder's go/v4 scaffold does. With

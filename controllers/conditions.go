@@ -19,6 +19,11 @@ const (
 	EventDriftDetected  = "DriftDetected"
 	EventSyncFailed     = "SyncFailed"
 	EventGroupDestroyed = imv1alpha1.ReasonGroupDestroyed
+	// EventDestroySkipped: a deletion released the group without
+	// destroy_group (adopted without opt-in, in conflict, CRD deletion).
+	EventDestroySkipped = "DestroySkipped"
+	// EventDestroyDeferred: the destroy budget is spent; the deletion waits.
+	EventDestroyDeferred = imv1alpha1.ReasonDestroyDeferred
 )
 
 // groupState is what status says about the IM group.

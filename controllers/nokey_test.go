@@ -32,7 +32,8 @@ func TestNoCredentialsReportsCredentialsInvalid(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "g", Generation: 1},
 		Spec:       imv1alpha1.ChatGroupSpec{GroupID: "g1", Name: ptrTo("n")},
 	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cg).WithStatusSubresource(cg).Build()
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cg).WithStatusSubresource(cg).
+		WithIndex(&imv1alpha1.ChatGroup{}, groupIDIndex, indexGroupID).Build()
 	rec := &nopRecorder{}
 	opts := Options{NoIMMessage: "--secret-key-file is not set"}
 	opts.defaults()

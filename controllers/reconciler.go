@@ -28,8 +28,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/destroybudget"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/timmetrics"
 )
 
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups,verbs=get;list;watch;update;patch
@@ -37,6 +39,7 @@ import (
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get,resourceNames=chatgroups.im.chatgroup.dev
 
 // IM is the part of the IM REST client the controller uses; *tim.Client
 // implements it.
@@ -91,6 +94,17 @@ type Options struct {
 	// Objects is the process's shared object writer (conflict retries and
 	// read-your-writes), shared with the receiver; nil: one of its own.
 	Objects *objwrite.Writer
+	// MaxDestroysPerHour caps destroy_group calls per app in any rolling
+	// DestroyWindow (default destroybudget.DefaultMaxPerWindow per hour).
+	MaxDestroysPerHour int
+	// DestroyWindow is the budget's window (default one hour; tests
+	// shorten it or move Now).
+	DestroyWindow time.Duration
+	// BudgetNamespace holds the destroy-budget Lease (the operator's own
+	// namespace). Empty: no destroy_group is made (fail closed).
+	BudgetNamespace string
+	// App names the IM app in metrics and the budget Lease.
+	App string
 }
 
 // Defaults for Options.
@@ -135,6 +149,15 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.MaxDestroysPerHour <= 0 {
+		o.MaxDestroysPerHour = destroybudget.DefaultMaxPerWindow
+	}
+	if o.DestroyWindow <= 0 {
+		o.DestroyWindow = destroybudget.DefaultWindow
+	}
+	if o.App == "" {
+		o.App = timmetrics.DefaultApp
+	}
 }
 
 // Reconciler reconciles ChatGroups with IM groups.
@@ -146,6 +169,7 @@ type Reconciler struct {
 	im        IM
 	opts      Options
 	holds     holds
+	budget    *destroybudget.Budget
 	// enqueue lets the resync hand drifted ChatGroups to the controller
 	// even when the resync had nothing to write to their status.
 	enqueue chan event.TypedGenericEvent[*imv1alpha1.ChatGroup]
@@ -159,12 +183,16 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, *Resyncer, error) {
 		rec = mgr.GetEventRecorder("chatgroup-controller")
 	}
 	r := newReconciler(mgr.GetClient(), mgr.GetAPIReader(), rec, opts)
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &imv1alpha1.ChatGroup{}, groupIDIndex, indexGroupID); err != nil {
+		return nil, nil, fmt.Errorf("indexing ChatGroups by %s: %w", groupIDIndex, err)
+	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("chatgroup").
 		// Status changes are watched on purpose: a callback that changes
 		// status.notification is drift that Enforce must correct. The
 		// reconcile that follows a message callback is cheap (see package doc).
 		For(&imv1alpha1.ChatGroup{}).
+		Watches(&imv1alpha1.ChatGroup{}, r.peerEvents()).
 		WatchesRawSource(source.Channel(r.enqueue, &handler.TypedEnqueueRequestForObject[*imv1alpha1.ChatGroup]{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
 		Complete(r)
@@ -192,7 +220,11 @@ func newReconciler(c client.Client, apiReader client.Reader, rec EventRecorder, 
 		im:        opts.IM,
 		opts:      opts,
 		holds:     holds{m: map[holdKey]hold{}, fixed: map[holdKey]time.Time{}},
-		enqueue:   make(chan event.TypedGenericEvent[*imv1alpha1.ChatGroup], 1024),
+		budget: destroybudget.New(c, apiReader, destroybudget.Config{
+			Namespace: opts.BudgetNamespace, MaxPerWindow: opts.MaxDestroysPerHour,
+			Window: opts.DestroyWindow, Now: opts.Now,
+		}),
+		enqueue: make(chan event.TypedGenericEvent[*imv1alpha1.ChatGroup], 1024),
 	}
 }
 
@@ -219,15 +251,16 @@ func discovered(cg *imv1alpha1.ChatGroup) bool {
 	return cg.Labels[imv1alpha1.LabelDiscovered] == "true" && !enforced(cg)
 }
 
-// deleteDiscovered deletes a discovered ChatGroup whose group IM does not
-// have: discovery trusts a callback's group ID only until the first read.
-func (r *Reconciler) deleteDiscovered(ctx context.Context, cg *imv1alpha1.ChatGroup) error {
+// deleteDiscovered deletes a discovered ChatGroup that is not needed:
+// discovery trusts a callback's group ID only until the first read, and a
+// discovered ChatGroup steps aside once someone declares its group.
+func (r *Reconciler) deleteDiscovered(ctx context.Context, cg *imv1alpha1.ChatGroup, why string) error {
 	uid := cg.UID
 	err := r.client.Delete(ctx, cg, client.Preconditions{UID: &uid})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("deleting discovered ChatGroup of a group IM does not have: %w", err)
+		return fmt.Errorf("deleting a discovered ChatGroup (%s): %w", why, err)
 	}
-	ctrl.LoggerFrom(ctx).Info("deleted a discovered ChatGroup: IM has no such group", "chatgroup", client.ObjectKeyFromObject(cg), "groupID", cg.Spec.GroupID)
+	ctrl.LoggerFrom(ctx).Info("deleted a discovered ChatGroup: "+why, "chatgroup", client.ObjectKeyFromObject(cg), "groupID", cg.Spec.GroupID)
 	return nil
 }
 

@@ -91,8 +91,8 @@ func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
 	byID := map[string][]*imv1alpha1.ChatGroup{}
 	for i := range list.Items {
 		cg := &list.Items[i]
-		if !cg.DeletionTimestamp.IsZero() || cg.Spec.GroupID == "" {
-			continue
+		if !cg.DeletionTimestamp.IsZero() || cg.Spec.GroupID == "" || paused(cg) {
+			continue // a paused ChatGroup gets no REST call, its reads included
 		}
 		stats.ChatGroups++
 		byID[cg.Spec.GroupID] = append(byID[cg.Spec.GroupID], cg)
@@ -158,7 +158,7 @@ func (s *Resyncer) refreshGroup(ctx context.Context, at time.Time, g tim.GroupIn
 	var firstErr error
 	for _, cg := range cgs {
 		if !obs.Exists && discovered(cg) {
-			if err := s.r.deleteDiscovered(ctx, cg); err != nil && firstErr == nil {
+			if err := s.r.deleteDiscovered(ctx, cg, "IM has no such group"); err != nil && firstErr == nil {
 				firstErr = err
 			}
 			continue

@@ -47,8 +47,6 @@ var (
 	resync   *controllers.Resyncer
 	webhook  *webhookserver.Server
 	cached   client.Reader // the manager's cache, what the controller reads
-	cancel   context.CancelFunc
-	mgrDone  = make(chan error, 1)
 )
 
 func TestControllers(t *testing.T) {
@@ -134,12 +132,15 @@ func (s *swapIM) DestroyGroup(ctx context.Context, id string) error {
 	return s.get().DestroyGroup(ctx, id)
 }
 
-// recorder keeps every Event the controller emits (and forwards it).
+// recorder keeps every Event the controller emits (and forwards it to the
+// running manager's recorder). It outlives restarts of the operator.
 type recorder struct {
-	next controllers.EventRecorder
 	mu   sync.Mutex
+	next controllers.EventRecorder
 	evs  []recorded
 }
+
+func (r *recorder) setNext(n controllers.EventRecorder) { r.mu.Lock(); r.next = n; r.mu.Unlock() }
 
 type recorded struct{ key, typ, reason, msg string }
 
@@ -149,7 +150,10 @@ func (r *recorder) Eventf(regarding, related runtime.Object, typ, reason, action
 		r.evs = append(r.evs, recorded{o.GetNamespace() + "/" + o.GetName(), typ, reason, fmt.Sprintf(note, args...)})
 		r.mu.Unlock()
 	}
-	r.next.Eventf(regarding, related, typ, reason, action, note, args...)
+	r.mu.Lock()
+	next := r.next
+	r.mu.Unlock()
+	next.Eventf(regarding, related, typ, reason, action, note, args...)
 }
 
 // events returns the messages of reason Events for cg.
@@ -187,6 +191,39 @@ var _ = BeforeSuite(func() {
 	DeferCleanup(func() { fakeHTTP.Close(); fake.Close() })
 	im = &swapIM{IM: newIMClient(secret)}
 
+	// Tests read and write straight to the API server: no cache lag.
+	k8s, err = client.New(env.Config, client.Options{Scheme: env.Scheme})
+	Expect(err).NotTo(HaveOccurred())
+	rec = &recorder{}
+	startOperator(nil)
+	DeferCleanup(stopOperator)
+})
+
+// suiteOptions are the controller options of the suite's operator; a spec
+// that needs others restarts it with startOperator(mutate).
+func suiteOptions() controllers.Options {
+	return controllers.Options{
+		IM: im, Recorder: rec,
+		ResyncInterval:   time.Hour, // tests call ResyncOnce
+		RateLimitBackoff: 200 * time.Millisecond, RateLimitBackoffMax: 2 * time.Second,
+		CredentialsRetry: time.Hour, RejectedRetry: time.Hour,
+		DriftCorrectionInterval: 2 * time.Second,
+		BudgetNamespace:         "default", MaxDestroysPerHour: 10000,
+	}
+}
+
+// running is the operator process of the suite: a manager with the
+// receiver and the controller, as main.go wires them.
+var running struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startOperator starts the operator (stopping a running one first, as a
+// restart does): a new manager, new caches, no memory of the last one.
+// mutate changes the controller and receiver options of this run.
+func startOperator(mutate func(*controllers.Options, *webhookserver.Options)) {
+	stopOperator()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Cache:                  cacheconfig.Options(), // as main.go
@@ -196,28 +233,34 @@ var _ = BeforeSuite(func() {
 	})
 	Expect(err).NotTo(HaveOccurred())
 	ctx, c := context.WithCancel(context.Background())
-	cancel = c
-	webhook, err = webhookserver.Setup(mgr, webhookserver.Options{
+	opts := suiteOptions()
+	wopts := webhookserver.Options{
 		SDKAppID: appID, Token: token, BindAddress: "127.0.0.1:0", Path: "/callback", WriteQPS: 500, WriteBurst: 100,
-	})
+	}
+	if mutate != nil {
+		mutate(&opts, &wopts)
+	}
+	webhook, err = webhookserver.Setup(mgr, wopts)
 	Expect(err).NotTo(HaveOccurred())
-	rec = &recorder{next: mgr.GetEventRecorder("chatgroup-controller")}
-	_, resync, err = controllers.Setup(mgr, controllers.Options{
-		IM: im, Recorder: rec,
-		ResyncInterval:   time.Hour, // tests call ResyncOnce
-		RateLimitBackoff: 200 * time.Millisecond, RateLimitBackoffMax: 2 * time.Second,
-		CredentialsRetry: time.Hour, RejectedRetry: time.Hour,
-		DriftCorrectionInterval: 2 * time.Second,
-	})
-	Expect(err).NotTo(HaveOccurred())
-	// Tests read and write straight to the API server: no cache lag.
-	k8s, err = client.New(env.Config, client.Options{Scheme: env.Scheme})
+	rec.setNext(mgr.GetEventRecorder("chatgroup-controller"))
+	_, resync, err = controllers.Setup(mgr, opts)
 	Expect(err).NotTo(HaveOccurred())
 	cached = mgr.GetCache()
-	go func() { defer GinkgoRecover(); mgrDone <- mgr.Start(ctx) }()
-	DeferCleanup(func() { cancel(); Eventually(mgrDone, 30*time.Second).Should(Receive(BeNil())) })
+	done := make(chan error, 1)
+	go func() { defer GinkgoRecover(); done <- mgr.Start(ctx) }()
+	running.cancel, running.done = c, done
 	Eventually(webhook.Addr, 10*time.Second).ShouldNot(BeEmpty())
 	fake.SetCallbackURL("http://" + webhook.Addr() + "/callback")
-})
+}
+
+// stopOperator stops the running operator, if any, and waits for it.
+func stopOperator() {
+	if running.cancel == nil {
+		return
+	}
+	running.cancel()
+	Eventually(running.done, 30*time.Second).Should(Receive(BeNil()))
+	running.cancel, running.done = nil, nil
+}
 
 func ptr[T any](v T) *T { return &v }

@@ -86,14 +86,41 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 		}
 		cg = fresh
 	}
+	peers, err := r.peers(ctx, cg)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if discovered(cg) && declaredPeer(peers) != nil {
+		// Someone declared this group: the discovered ChatGroup would
+		// only show it twice in `kubectl get cg -A`.
+		return ctrl.Result{}, r.deleteDiscovered(ctx, cg, "a declared ChatGroup claims the group")
+	}
 	reqVal, requested := resyncRequested(cg, m)
-	userTriggered := needRead(cg, m)
+	// A pass that was held back (paused, or in conflict) read nothing:
+	// the first pass free again reads the group at once.
+	userTriggered := needRead(cg, m) || wasBlocked(cg)
 	f := &facts{gen: cg.Generation}
 	view := cg.DeepCopy()
 	var res ctrl.Result
 	var retErr error
 
+	owner := otherOwner(cg, peers)
+	if owner != nil {
+		msg := conflictMessage(cg, owner)
+		ready := cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonConflict, msg)
+		synced := cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonConflict, msg)
+		f.ready, f.synced = &ready, &synced
+	}
+	if paused(cg) {
+		synced := cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonPaused,
+			"paused by the "+imv1alpha1.AnnotationPaused+" annotation: no REST call until it is removed (callbacks are still recorded)")
+		f.synced = &synced
+	}
+
 	switch wait := r.holds.active(key, cg.Generation, requested, now); {
+	case owner != nil || paused(cg):
+		// No REST call at all. observedGeneration stays behind, and the
+		// Synced reason remembers the hold, so the pass after it reads.
 	case r.im == nil:
 		// No credentials: nothing can be read or pushed. observedGeneration
 		// stays behind, so a restart with a key reads these groups at once.
@@ -139,7 +166,7 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 	}
 
 	if f.missing && discovered(cg) {
-		return ctrl.Result{}, r.deleteDiscovered(ctx, cg)
+		return ctrl.Result{}, r.deleteDiscovered(ctx, cg, "IM has no such group")
 	}
 	written, wrote, err := r.patchStatus(ctx, cg, f.apply)
 	ctrl.LoggerFrom(ctx).V(1).Info("synced", "generation", cg.Generation, "steps", len(f.steps),
@@ -163,6 +190,14 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 	}
 	r.transitionEvents(cg.Status.Conditions, written)
 	return res, retErr
+}
+
+// wasBlocked reports a ChatGroup whose last pass made no REST call because
+// it was paused or in conflict.
+func wasBlocked(cg *imv1alpha1.ChatGroup) bool {
+	c := meta.FindStatusCondition(cg.Status.Conditions, imv1alpha1.ConditionSynced)
+	return c != nil && c.Status == metav1.ConditionFalse &&
+		(c.Reason == imv1alpha1.ReasonPaused || c.Reason == imv1alpha1.ReasonConflict)
 }
 
 // exchange reads the group when needed and, for Enforce, pushes what

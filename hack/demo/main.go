@@ -128,6 +128,8 @@ func run(ctx context.Context, cfg config) error {
 		"--metrics-secure=false",
 		"--health-probe-bind-address="+probeAddr,
 		"--discovery-namespace=default",
+		// The operator's own Leases (the destroy budget) live here.
+		"--leader-election-namespace=default",
 		"--resync-interval=1m",
 		"--zap-encoder=console",
 	); err != nil {

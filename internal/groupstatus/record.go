@@ -15,11 +15,14 @@ type Created struct {
 	GroupID, Type, Name, Introduction, Notification, FaceURL, Owner string
 }
 
-// RecordCreated records a group this operator created at time at: it has
+// RecordCreated records a group this ChatGroup created at time at: it has
 // the declared info, the owner and no attributes.
 func RecordCreated(st *imv1alpha1.ChatGroupStatus, c Created, at int64) {
 	et := &st.EventTimes
 	st.GroupID, st.Type, st.Destroyed = c.GroupID, imv1alpha1.GroupType(c.Type), false
+	// Recorded with the creation itself: deletion may destroy only a group
+	// this ChatGroup made, and a restart must still know it did.
+	st.CreatedByOperator = true
 	lww(&st.Name, &et.Name, c.Name, at)
 	lww(&st.Introduction, &et.Introduction, c.Introduction, at)
 	lww(&st.Notification, &et.Notification, c.Notification, at)

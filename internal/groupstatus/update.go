@@ -263,7 +263,9 @@ func wholeCount(st *imv1alpha1.ChatGroupStatus, n, at int64) {
 // the members: a create callback from before it, written late, cannot
 // bring the group back.
 func markDestroyed(st *imv1alpha1.ChatGroupStatus, at int64) {
-	st.Destroyed, st.MemberCount = true, 0
+	// A group made again under the same ID after this is someone else's
+	// unless this ChatGroup creates it (RecordCreated).
+	st.Destroyed, st.MemberCount, st.CreatedByOperator = true, 0, false
 	st.EventTimes.Members = max(st.EventTimes.Members, at)
 	st.EventTimes.MemberCount = max(st.EventTimes.MemberCount, at)
 }
