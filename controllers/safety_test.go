@@ -365,8 +365,13 @@ var _ = Describe("Safety", Serial, func() {
 			Expect(err).NotTo(HaveOccurred())
 			startOperator(nil)
 		})
+		// The operator is down when the CRD deletion starts, and comes back
+		// in the middle of it: the finalizers hold every ChatGroup till then.
+		stopOperator()
 		crd := &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "chatgroups.im.chatgroup.dev"}}
 		Expect(k8s.Delete(context.Background(), crd)).To(Succeed())
+		Eventually(func() bool { return !fetch(cgs[0]).DeletionTimestamp.IsZero() }, "20s").Should(BeTrue(), "removing the CRD deletes the ChatGroups")
+		startOperator(nil)
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8s.Get(context.Background(), client.ObjectKeyFromObject(crd), &apiextensionsv1.CustomResourceDefinition{}))
 		}, "60s").Should(BeTrue(), "every ChatGroup released, so the CRD goes")
