@@ -27,18 +27,19 @@ type NewMember struct {
 // where modify and get_group_info say MaxMemberNum: that is the API's own
 // spelling.
 type CreateGroupRequest struct {
-	OwnerAccount    string      `json:"Owner_Account,omitempty"`
-	Type            string      `json:"Type"`
-	GroupID         string      `json:"GroupId,omitempty"`
-	Name            string      `json:"Name"`
-	Introduction    string      `json:"Introduction,omitempty"`
-	Notification    string      `json:"Notification,omitempty"`
-	FaceURL         string      `json:"FaceUrl,omitempty"`
-	MaxMemberCount  uint32      `json:"MaxMemberCount,omitempty"`
-	ApplyJoinOption string      `json:"ApplyJoinOption,omitempty"`
-	AppDefinedData  []KeyValue  `json:"AppDefinedData,omitempty"`
-	MemberList      []NewMember `json:"MemberList,omitempty"`
-	SupportTopic    int         `json:"SupportTopic,omitempty"`
+	OwnerAccount     string      `json:"Owner_Account,omitempty"`
+	Type             string      `json:"Type"`
+	GroupID          string      `json:"GroupId,omitempty"`
+	Name             string      `json:"Name"`
+	Introduction     string      `json:"Introduction,omitempty"`
+	Notification     string      `json:"Notification,omitempty"`
+	FaceURL          string      `json:"FaceUrl,omitempty"`
+	MaxMemberCount   uint32      `json:"MaxMemberCount,omitempty"`
+	ApplyJoinOption  string      `json:"ApplyJoinOption,omitempty"`
+	InviteJoinOption string      `json:"InviteJoinOption,omitempty"`
+	AppDefinedData   []KeyValue  `json:"AppDefinedData,omitempty"`
+	MemberList       []NewMember `json:"MemberList,omitempty"`
+	SupportTopic     int         `json:"SupportTopic,omitempty"`
 }
 
 type createGroupResponse struct {
@@ -83,24 +84,26 @@ type MemberInfo struct {
 // GroupInfo is one group's profile from get_group_info. Times are Unix
 // seconds.
 type GroupInfo struct {
-	GroupID         string       `json:"GroupId"`
-	Type            string       `json:"Type"`
-	Appid           uint64       `json:"Appid,omitempty"`
-	Name            string       `json:"Name"`
-	Introduction    string       `json:"Introduction"`
-	Notification    string       `json:"Notification"`
-	FaceURL         string       `json:"FaceUrl"`
-	OwnerAccount    string       `json:"Owner_Account"`
-	CreateTime      int64        `json:"CreateTime"`
-	LastInfoTime    int64        `json:"LastInfoTime"`
-	LastMsgTime     int64        `json:"LastMsgTime"`
-	NextMsgSeq      uint64       `json:"NextMsgSeq"`
-	MemberNum       uint32       `json:"MemberNum"`
-	MaxMemberNum    uint32       `json:"MaxMemberNum"`
-	ApplyJoinOption string       `json:"ApplyJoinOption"`
-	MuteAllMember   string       `json:"MuteAllMember,omitempty"`
-	AppDefinedData  []KeyValue   `json:"AppDefinedData,omitempty"`
-	MemberList      []MemberInfo `json:"MemberList,omitempty"`
+	GroupID         string `json:"GroupId"`
+	Type            string `json:"Type"`
+	Appid           uint64 `json:"Appid,omitempty"`
+	Name            string `json:"Name"`
+	Introduction    string `json:"Introduction"`
+	Notification    string `json:"Notification"`
+	FaceURL         string `json:"FaceUrl"`
+	OwnerAccount    string `json:"Owner_Account"`
+	CreateTime      int64  `json:"CreateTime"`
+	LastInfoTime    int64  `json:"LastInfoTime"`
+	LastMsgTime     int64  `json:"LastMsgTime"`
+	NextMsgSeq      uint64 `json:"NextMsgSeq"`
+	MemberNum       uint32 `json:"MemberNum"`
+	MaxMemberNum    uint32 `json:"MaxMemberNum"`
+	ApplyJoinOption string `json:"ApplyJoinOption"`
+	// InviteJoinOption is returned when GroupBaseInfoFilter names it.
+	InviteJoinOption string       `json:"InviteJoinOption,omitempty"`
+	MuteAllMember    string       `json:"MuteAllMember,omitempty"`
+	AppDefinedData   []KeyValue   `json:"AppDefinedData,omitempty"`
+	MemberList       []MemberInfo `json:"MemberList,omitempty"`
 }
 
 // GroupInfoResult is one requested group: its info, or Err (a *Error built
