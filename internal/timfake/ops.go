@@ -19,18 +19,19 @@ type createMember struct {
 }
 
 type createGroupReq struct {
-	OwnerAccount    string         `json:"Owner_Account"`
-	Type            string         `json:"Type"`
-	GroupID         string         `json:"GroupId"`
-	Name            string         `json:"Name"`
-	Introduction    string         `json:"Introduction"`
-	Notification    string         `json:"Notification"`
-	FaceURL         string         `json:"FaceUrl"`
-	MaxMemberCount  *uint32        `json:"MaxMemberCount"`
-	ApplyJoinOption string         `json:"ApplyJoinOption"`
-	AppDefinedData  []cbKV         `json:"AppDefinedData"`
-	MemberList      []createMember `json:"MemberList"`
-	SupportTopic    int            `json:"SupportTopic"`
+	OwnerAccount     string         `json:"Owner_Account"`
+	Type             string         `json:"Type"`
+	GroupID          string         `json:"GroupId"`
+	Name             string         `json:"Name"`
+	Introduction     string         `json:"Introduction"`
+	Notification     string         `json:"Notification"`
+	FaceURL          string         `json:"FaceUrl"`
+	MaxMemberCount   *uint32        `json:"MaxMemberCount"`
+	ApplyJoinOption  string         `json:"ApplyJoinOption"`
+	InviteJoinOption string         `json:"InviteJoinOption"`
+	AppDefinedData   []cbKV         `json:"AppDefinedData"`
+	MemberList       []createMember `json:"MemberList"`
+	SupportTopic     int            `json:"SupportTopic"`
 }
 
 func checkLen(field, v string, limit int) *Error {
@@ -40,11 +41,32 @@ func checkLen(field, v string, limit int) *Error {
 	return nil
 }
 
+// validAppDefinedKey: 1-16 letters, digits and _, not starting with a
+// digit (the custom group field names the console accepts).
+func validAppDefinedKey(k string) bool {
+	if k == "" || len(k) > maxAppDefinedKey || (k[0] >= '0' && k[0] <= '9') {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkAppDefined checks an AppDefinedData list against the fields the
+// group already has: every key valid, every value at most 512 bytes, at
+// most 10 fields after the upsert.
 func checkAppDefined(list []cbKV, existing []kv) *Error {
 	merged := slices.Clone(existing)
 	for _, e := range list {
 		if e.Key == "" {
 			return errf(CodeInvalidParam, "AppDefinedData key missing")
+		}
+		if !validAppDefinedKey(e.Key) {
+			return errf(CodeInvalidParam, "AppDefinedData key %q must be 1-%d letters, digits or _, not starting with a digit", e.Key, maxAppDefinedKey)
 		}
 		if len(e.Value) > maxAppDefinedValue {
 			return errf(CodeInvalidParam, "AppDefinedData %s value is %d bytes, limit %d", e.Key, len(e.Value), maxAppDefinedValue)
@@ -55,6 +77,67 @@ func checkAppDefined(list []cbKV, existing []kv) *Error {
 		return errf(CodeInvalidParam, "more than %d AppDefinedData fields", maxAppDefined)
 	}
 	return nil
+}
+
+// typeName is how an error names a group type.
+func typeName(typ string) string {
+	if typ == TypePrivate {
+		return "Private (Work)"
+	}
+	return typ
+}
+
+// checkTypeSettings applies the per-type setting rules shared by
+// create_group and modify_group_base_info; nil means the field is not
+// given. maxField is the member limit's name in that command
+// (MaxMemberCount at create, MaxMemberNum at modify).
+//
+//   - ApplyJoinOption: not on Work (Private) groups, which are
+//     invite-only, nor AVChatRoom, which anyone may join ("creating Work
+//     or AVChatRoom groups cannot set joinOption").
+//   - InviteJoinOption: not on AVChatRoom (no invitations) nor Community.
+//   - the member limit: not on AVChatRoom (unlimited); otherwise 1 to
+//     6000, a Community up to 100000.
+func checkTypeSettings(typ string, apply, invite *string, maxField string, maxMembers *uint32) *Error {
+	if apply != nil {
+		if typ == TypePrivate || typ == TypeAVChatRoom {
+			return errf(CodeInvalidParam, "ApplyJoinOption cannot be set on %s groups", typeName(typ))
+		}
+		if !slices.Contains(applyJoinOptions, *apply) {
+			return errf(CodeInvalidParam, "invalid ApplyJoinOption %q", *apply)
+		}
+	}
+	if invite != nil {
+		if typ == TypeAVChatRoom || typ == TypeCommunity {
+			return errf(CodeInvalidParam, "InviteJoinOption cannot be set on %s groups", typeName(typ))
+		}
+		if !slices.Contains(inviteJoinOptions, *invite) {
+			return errf(CodeInvalidParam, "invalid InviteJoinOption %q", *invite)
+		}
+	}
+	if maxMembers != nil {
+		limit := uint32(maxMemberCap)
+		if typ == TypeCommunity {
+			limit = maxCommunityCap
+		}
+		switch {
+		case typ == TypeAVChatRoom:
+			return errf(CodeInvalidParam, "%s cannot be set on AVChatRoom groups, which are unlimited", maxField)
+		case *maxMembers == 0:
+			return errf(CodeInvalidParam, "%s must be at least 1", maxField)
+		case *maxMembers > limit:
+			return errf(CodeInvalidParam, "%s %d above the %s limit %d", maxField, *maxMembers, typeName(typ), limit)
+		}
+	}
+	return nil
+}
+
+// nonEmpty is s as an optional field: nil when empty (not given).
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func (s *Server) createGroup(a actor, r createGroupReq) (string, *Error) {
@@ -78,20 +161,28 @@ func (s *Server) createGroup(a actor, r createGroupReq) (string, *Error) {
 			return "", e
 		}
 	}
+	if e := checkTypeSettings(r.Type, nonEmpty(r.ApplyJoinOption), nonEmpty(r.InviteJoinOption), "MaxMemberCount", r.MaxMemberCount); e != nil {
+		return "", e
+	}
+	switch {
+	case r.SupportTopic != 0 && r.SupportTopic != 1:
+		return "", errf(CodeInvalidParam, "SupportTopic must be 0 or 1, not %d", r.SupportTopic)
+	case r.SupportTopic == 1 && r.Type != TypeCommunity:
+		return "", errf(CodeInvalidParam, "SupportTopic is only for Community groups, not %s", typeName(r.Type))
+	}
 	apply := r.ApplyJoinOption
 	if apply == "" {
 		apply = defaultApplyJoin[r.Type]
-	} else if !slices.Contains(applyJoinOptions, apply) {
-		return "", errf(CodeInvalidParam, "invalid ApplyJoinOption %q", apply)
+	}
+	invite := r.InviteJoinOption
+	if invite == "" {
+		invite = "FreeAccess"
 	}
 	if e := checkAppDefined(r.AppDefinedData, nil); e != nil {
 		return "", e
 	}
 	maxMembers := defaultMaxMembers[r.Type]
-	if r.MaxMemberCount != nil && *r.MaxMemberCount > 0 {
-		if r.Type != TypeAVChatRoom && *r.MaxMemberCount > maxMembers {
-			return "", errf(CodeInvalidParam, "MaxMemberCount %d above the %s limit %d", *r.MaxMemberCount, r.Type, maxMembers)
-		}
+	if r.MaxMemberCount != nil {
 		maxMembers = *r.MaxMemberCount
 	}
 	var initial []string
@@ -145,7 +236,7 @@ func (s *Server) createGroup(a actor, r createGroupReq) (string, *Error) {
 	g := &group{
 		serial: s.nextSerial, id: id, typ: r.Type, owner: r.OwnerAccount,
 		name: r.Name, intro: r.Introduction, notif: r.Notification, face: r.FaceURL,
-		maxMembers: maxMembers, applyJoin: apply, inviteJoin: "FreeAccess", muteAll: "Off",
+		maxMembers: maxMembers, applyJoin: apply, inviteJoin: invite, muteAll: "Off", topics: r.SupportTopic == 1,
 		members: make(map[string]*member), created: now, lastInfo: now, nextSeq: 1,
 		dedup: make(map[dedupKey]sentMsg),
 	}
@@ -221,7 +312,7 @@ func (s *Server) modifyGroup(a actor, r modifyReq) *Error {
 		return errf(CodeInvalidParam, "invalid InviteJoinOption %q", *r.InviteJoinOption)
 	}
 	if r.MuteAllMember != nil && *r.MuteAllMember != "On" && *r.MuteAllMember != "Off" {
-		return errf(CodeInvalidParam, "MuteAllMember must be On or Off")
+		return errf(CodeInvalidParam, "MuteAllMember must be On or Off, not %q", *r.MuteAllMember)
 	}
 
 	s.mu.Lock()
@@ -239,12 +330,17 @@ func (s *Server) modifyGroup(a actor, r modifyReq) *Error {
 		if g.typ != TypePrivate && !g.isManager(a.account) {
 			return errf(CodeNoPermission, "only the owner or an admin may change %s", g.id)
 		}
-	}
-	if r.MaxMemberNum != nil {
-		limit := defaultMaxMembers[g.typ]
-		if *r.MaxMemberNum == 0 || (limit > 0 && *r.MaxMemberNum > limit) || int(*r.MaxMemberNum) < len(g.members) {
-			return errf(CodeInvalidParam, "invalid MaxMemberNum %d", *r.MaxMemberNum)
+		// The client SDKs cannot change the member limit ("use the REST
+		// API"), only the admin can.
+		if r.MaxMemberNum != nil {
+			return errf(CodeNoPermission, "MaxMemberNum can only be changed through the REST API")
 		}
+	}
+	if e := checkTypeSettings(g.typ, r.ApplyJoinOption, r.InviteJoinOption, "MaxMemberNum", r.MaxMemberNum); e != nil {
+		return e
+	}
+	if r.MaxMemberNum != nil && int(*r.MaxMemberNum) < len(g.members) {
+		return errf(CodeInvalidParam, "MaxMemberNum %d below the %d current members", *r.MaxMemberNum, len(g.members))
 	}
 	if e := checkAppDefined(r.AppDefinedData, g.appData); e != nil {
 		return e
@@ -278,13 +374,10 @@ func (s *Server) modifyGroup(a actor, r modifyReq) *Error {
 		g.maxMembers = *r.MaxMemberNum
 		changed = true
 	}
+	// AppDefinedData is upserted: a field is never deleted, an empty value
+	// empties it.
 	for _, d := range r.AppDefinedData {
-		// An empty value removes the field's value.
-		if d.Value == "" {
-			g.appData = deleteKV(g.appData, d.Key)
-		} else {
-			g.appData = setKV(g.appData, d.Key, d.Value)
-		}
+		g.appData = setKV(g.appData, d.Key, d.Value)
 		changed = true
 	}
 	if changed {

@@ -240,26 +240,27 @@ type infoReq struct {
 // infoEntry is one GroupInfo[] element. Pointers let a filter leave fields
 // out while zero values that were asked for still appear.
 type infoEntry struct {
-	GroupID         string        `json:"GroupId"`
-	ErrorCode       int           `json:"ErrorCode"`
-	ErrorInfo       string        `json:"ErrorInfo"`
-	Type            *string       `json:"Type,omitempty"`
-	Appid           *uint64       `json:"Appid,omitempty"`
-	Name            *string       `json:"Name,omitempty"`
-	Introduction    *string       `json:"Introduction,omitempty"`
-	Notification    *string       `json:"Notification,omitempty"`
-	FaceURL         *string       `json:"FaceUrl,omitempty"`
-	OwnerAccount    *string       `json:"Owner_Account,omitempty"`
-	CreateTime      *int64        `json:"CreateTime,omitempty"`
-	LastInfoTime    *int64        `json:"LastInfoTime,omitempty"`
-	LastMsgTime     *int64        `json:"LastMsgTime,omitempty"`
-	NextMsgSeq      *uint64       `json:"NextMsgSeq,omitempty"`
-	MemberNum       *int          `json:"MemberNum,omitempty"`
-	MaxMemberNum    *uint32       `json:"MaxMemberNum,omitempty"`
-	ApplyJoinOption *string       `json:"ApplyJoinOption,omitempty"`
-	MuteAllMember   *string       `json:"MuteAllMember,omitempty"`
-	AppDefinedData  []cbKV        `json:"AppDefinedData,omitempty"`
-	MemberList      *[]memberInfo `json:"MemberList,omitempty"`
+	GroupID          string        `json:"GroupId"`
+	ErrorCode        int           `json:"ErrorCode"`
+	ErrorInfo        string        `json:"ErrorInfo"`
+	Type             *string       `json:"Type,omitempty"`
+	Appid            *uint64       `json:"Appid,omitempty"`
+	Name             *string       `json:"Name,omitempty"`
+	Introduction     *string       `json:"Introduction,omitempty"`
+	Notification     *string       `json:"Notification,omitempty"`
+	FaceURL          *string       `json:"FaceUrl,omitempty"`
+	OwnerAccount     *string       `json:"Owner_Account,omitempty"`
+	CreateTime       *int64        `json:"CreateTime,omitempty"`
+	LastInfoTime     *int64        `json:"LastInfoTime,omitempty"`
+	LastMsgTime      *int64        `json:"LastMsgTime,omitempty"`
+	NextMsgSeq       *uint64       `json:"NextMsgSeq,omitempty"`
+	MemberNum        *int          `json:"MemberNum,omitempty"`
+	MaxMemberNum     *uint32       `json:"MaxMemberNum,omitempty"`
+	ApplyJoinOption  *string       `json:"ApplyJoinOption,omitempty"`
+	InviteJoinOption *string       `json:"InviteJoinOption,omitempty"`
+	MuteAllMember    *string       `json:"MuteAllMember,omitempty"`
+	AppDefinedData   []cbKV        `json:"AppDefinedData,omitempty"`
+	MemberList       *[]memberInfo `json:"MemberList,omitempty"`
 }
 
 type memberInfo struct {
@@ -341,6 +342,7 @@ func (s *Server) restGetGroupInfo(_ actor, body []byte) (any, *Error) {
 		set("NextMsgSeq", func() { en.NextMsgSeq = ptr(g.nextSeq) })
 		set("MaxMemberNum", func() { en.MaxMemberNum = ptr(g.maxMembers) })
 		set("ApplyJoinOption", func() { en.ApplyJoinOption = ptr(g.applyJoin) })
+		set("InviteJoinOption", func() { en.InviteJoinOption = ptr(g.inviteJoin) })
 		set("MuteAllMember", func() { en.MuteAllMember = ptr(g.muteAll) })
 		// AVChatRoom details come without member count or list.
 		if g.typ != TypeAVChatRoom {

@@ -132,7 +132,7 @@ func TestCreateGroupRules(t *testing.T) {
 		{"AVChatRoom with members", `{"Type":"AVChatRoom","Name":"n","MemberList":[{"Member_Account":"bob"}]}`, timfake.CodeNoPermission},
 		{"bad ApplyJoinOption", `{"Type":"Public","Name":"n","ApplyJoinOption":"Maybe"}`, timfake.CodeInvalidParam},
 		{"bad role", `{"Type":"Public","Name":"n","MemberList":[{"Member_Account":"bob","Role":"Owner"}]}`, timfake.CodeInvalidParam},
-		{"MaxMemberCount over type limit", `{"Type":"Private","Name":"n","MaxMemberCount":201}`, timfake.CodeInvalidParam},
+		{"MaxMemberCount over the 6000 limit", `{"Type":"Private","Name":"n","MaxMemberCount":6001}`, timfake.CodeInvalidParam},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

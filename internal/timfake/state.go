@@ -45,6 +45,7 @@ const (
 	maxNotifLen        = 400
 	maxFaceLen         = 500
 	maxAppDefined      = 10
+	maxAppDefinedKey   = 16
 	maxAppDefinedValue = 512
 	maxInitialMembers  = 100
 	maxAttrKeys        = 16
@@ -64,6 +65,14 @@ var defaultMaxMembers = map[string]uint32{
 	TypeAVChatRoom: 0,
 	TypeCommunity:  100000,
 }
+
+// Settable MaxMemberCount (create) / MaxMemberNum (modify): at least 1, at
+// most maxMemberCap, a Community at most maxCommunityCap; an AVChatRoom is
+// unlimited and takes neither.
+const (
+	maxMemberCap    = 6000
+	maxCommunityCap = 100000
+)
 
 var defaultApplyJoin = map[string]string{
 	TypePrivate:    "DisableApply",
@@ -119,6 +128,7 @@ type group struct {
 	applyJoin  string
 	inviteJoin string
 	muteAll    string
+	topics     bool // SupportTopic, set at creation only
 	appData    []kv
 	members    map[string]*member
 	order      []string // member accounts, join order
@@ -245,6 +255,8 @@ type GroupSnapshot struct {
 	// NextMsgSeq is the seq the next message will get; the first message
 	// of a group gets 1.
 	NextMsgSeq uint64
+	// SupportTopic: a Community created with SupportTopic 1 (create only).
+	SupportTopic bool
 }
 
 // MemberSnapshot is one member in a GroupSnapshot.
@@ -265,7 +277,7 @@ func (s *Server) Group(id string) (GroupSnapshot, bool) {
 	snap := GroupSnapshot{
 		ID: g.id, Type: g.typ, Owner: g.owner, Name: g.name, Introduction: g.intro,
 		Notification: g.notif, FaceURL: g.face, MaxMemberNum: g.maxMembers,
-		ApplyJoinOption: g.applyJoin, InviteJoinOption: g.inviteJoin, MuteAllMember: g.muteAll,
+		ApplyJoinOption: g.applyJoin, InviteJoinOption: g.inviteJoin, MuteAllMember: g.muteAll, SupportTopic: g.topics,
 		AppDefinedData: kvMap(g.appData), Attributes: kvMap(g.attrs),
 		CreateTime: g.created, LastInfoTime: g.lastInfo, LastMsgTime: g.lastMsg, NextMsgSeq: g.nextSeq,
 	}

@@ -105,14 +105,46 @@ func (u *User) SendMsg(groupID string, random uint32, msgBody json.RawMessage, c
 	return sent.seq, nil
 }
 
-// InfoChange names the profile fields to change; nil fields stay.
+// InfoChange names the group fields to change; nil fields stay. Only the
+// profile fields (Name, Introduction, Notification, FaceURL) are reported by
+// Group.CallbackAfterGroupInfoChanged; a change of the settings alone sends
+// no callback, as on the real backend.
 type InfoChange struct {
 	Name, Introduction, Notification, FaceURL *string
+	// ApplyJoinOption: FreeAccess, NeedPermission or DisableApply (not on
+	// Private or AVChatRoom groups).
+	ApplyJoinOption *string
+	// InviteJoinOption: FreeAccess, NeedPermission or DisableInvite (not on
+	// AVChatRoom or Community groups).
+	InviteJoinOption *string
+	// MuteAllMember: On or Off.
+	MuteAllMember *string
+	// MaxMemberNum can be changed only by Admin(): the client SDKs cannot
+	// change it (10007 for a user).
+	MaxMemberNum *uint32
+	// AppDefinedData fields are upserted (an empty value empties a field,
+	// none is deleted).
+	AppDefinedData map[string]string
 }
 
-// ModifyInfo changes several profile fields at once (one callback).
+// ModifyInfo changes several group fields at once (at most one callback).
 func (u *User) ModifyInfo(groupID string, c InfoChange) error {
-	return asErr(u.s.modifyGroup(u.actor(), modifyReq{GroupID: groupID, Name: c.Name, Introduction: c.Introduction, Notification: c.Notification, FaceURL: c.FaceURL}))
+	r := modifyReq{GroupID: groupID, Name: c.Name, Introduction: c.Introduction, Notification: c.Notification, FaceURL: c.FaceURL,
+		ApplyJoinOption: c.ApplyJoinOption, InviteJoinOption: c.InviteJoinOption, MuteAllMember: c.MuteAllMember, MaxMemberNum: c.MaxMemberNum}
+	for _, k := range slices.Sorted(maps.Keys(c.AppDefinedData)) {
+		r.AppDefinedData = append(r.AppDefinedData, cbKV{k, c.AppDefinedData[k]})
+	}
+	return asErr(u.s.modifyGroup(u.actor(), r))
+}
+
+// SetMuteAll mutes (on) or unmutes every plain member of the group
+// (MuteAllMember On/Off). It sends no callback.
+func (u *User) SetMuteAll(groupID string, on bool) error {
+	v := "Off"
+	if on {
+		v = "On"
+	}
+	return u.ModifyInfo(groupID, InfoChange{MuteAllMember: &v})
 }
 
 // SetName changes the group name.
