@@ -14,6 +14,12 @@ const (
 	fieldNotification = "notification"
 	fieldFaceURL      = "faceURL"
 	fieldAttributes   = "attributes"
+
+	fieldApplyJoinOption  = "applyJoinOption"
+	fieldInviteJoinOption = "inviteJoinOption"
+	fieldMaxMemberCount   = "maxMemberCount"
+	fieldMuteAllMembers   = "muteAllMembers"
+	fieldAppDefinedData   = "appDefinedData"
 )
 
 // infoDiff is the declared base-info fields that differ from status: only
@@ -85,9 +91,80 @@ func diffAttrs(spec *imv1alpha1.ChatGroupSpec, st *imv1alpha1.ChatGroupStatus) a
 	return d
 }
 
+// settingsDiff is the declared settings that differ from status; they go
+// into the same modify_group_base_info as the info fields.
+type settingsDiff struct {
+	ApplyJoinOption, InviteJoinOption *string
+	MaxMemberCount                    *int64
+	MuteAllMembers                    *bool
+	AppData                           map[string]string // the declared keys whose value differs
+}
+
+func (d settingsDiff) fields() []string {
+	var out []string
+	add := func(set bool, name string) {
+		if set {
+			out = append(out, name)
+		}
+	}
+	add(d.ApplyJoinOption != nil, fieldApplyJoinOption)
+	add(d.InviteJoinOption != nil, fieldInviteJoinOption)
+	add(d.MaxMemberCount != nil, fieldMaxMemberCount)
+	add(d.MuteAllMembers != nil, fieldMuteAllMembers)
+	add(len(d.AppData) > 0, fieldAppDefinedData)
+	return out
+}
+
+func (d settingsDiff) empty() bool { return len(d.fields()) == 0 }
+
+func diffSettings(spec *imv1alpha1.ChatGroupSpec, st *imv1alpha1.ChatGroupStatus) settingsDiff {
+	var d settingsDiff
+	if v := spec.ApplyJoinOption; v != "" && v != st.ApplyJoinOption {
+		d.ApplyJoinOption = &v
+	}
+	if v := spec.InviteJoinOption; v != "" && v != st.InviteJoinOption {
+		d.InviteJoinOption = &v
+	}
+	if spec.MaxMemberCount != nil && int64(*spec.MaxMemberCount) != st.MaxMemberCount {
+		v := int64(*spec.MaxMemberCount)
+		d.MaxMemberCount = &v
+	}
+	if spec.MuteAllMembers != nil && (st.MuteAllMembers == nil || *st.MuteAllMembers != *spec.MuteAllMembers) {
+		v := *spec.MuteAllMembers
+		d.MuteAllMembers = &v
+	}
+	for k, v := range spec.AppDefinedData {
+		if have, ok := st.AppDefinedData[k]; !ok || have != string(v) {
+			if d.AppData == nil {
+				d.AppData = map[string]string{}
+			}
+			d.AppData[k] = string(v)
+		}
+	}
+	return d
+}
+
+// appDataKeys are the custom fields a read asks for: get_group_info returns
+// only those it names. The declared ones, and those status shows already
+// (so a field once declared stays current after it is no longer).
+func appDataKeys(cg *imv1alpha1.ChatGroup) []string {
+	var keys []string
+	for k := range cg.Spec.AppDefinedData {
+		keys = append(keys, k)
+	}
+	for k := range cg.Status.AppDefinedData {
+		if _, ok := cg.Spec.AppDefinedData[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 // drift lists the declared fields whose observed value differs.
 func drift(spec *imv1alpha1.ChatGroupSpec, st *imv1alpha1.ChatGroupStatus) []string {
 	out := diffInfo(spec, st).fields()
+	out = append(out, diffSettings(spec, st).fields()...)
 	if !diffAttrs(spec, st).empty() {
 		out = append(out, fieldAttributes)
 	}

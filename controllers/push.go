@@ -3,6 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -45,8 +48,9 @@ func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f
 	}
 
 	info := diffInfo(&cg.Spec, &view.Status)
+	settings := diffSettings(&cg.Spec, &view.Status)
 	attrs := diffAttrs(&cg.Spec, &view.Status)
-	if info.empty() && attrs.empty() {
+	if info.empty() && settings.empty() && attrs.empty() {
 		return nil
 	}
 	// Drift is a difference while spec is the one already synced: someone
@@ -63,15 +67,25 @@ func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f
 	at := now.UnixMilli()
 	id := cg.Spec.GroupID
 
-	if !info.empty() {
-		err := r.im.ModifyGroupBaseInfo(ctx, tim.ModifyGroupBaseInfoRequest{
+	if !info.empty() || !settings.empty() {
+		req := tim.ModifyGroupBaseInfoRequest{
 			GroupID: id, Name: info.Name, Introduction: info.Introduction,
 			Notification: info.Notification, FaceURL: info.FaceURL,
-		})
-		if err != nil {
+		}
+		settingsRequest(&req, settings)
+		if err := r.im.ModifyGroupBaseInfo(ctx, req); err != nil {
 			return r.pushFailed(view, f, err)
 		}
-		f.add(view, func(cg *imv1alpha1.ChatGroup) { recordInfo(&cg.Status, info, at) })
+		f.add(view, func(cg *imv1alpha1.ChatGroup) {
+			recordInfo(&cg.Status, info, at)
+			if !settings.empty() {
+				groupstatus.RecordSettings(&cg.Status, groupstatus.Settings{
+					ApplyJoinOption: settings.ApplyJoinOption, InviteJoinOption: settings.InviteJoinOption,
+					MaxMemberCount: settings.MaxMemberCount, MuteAllMembers: settings.MuteAllMembers,
+					AppData: settings.AppData,
+				}, at)
+			}
+		})
 	}
 	if !attrs.empty() {
 		// Delete first: at IM's limits (16 keys, 16,000 bytes) upserting
@@ -90,7 +104,7 @@ func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f
 	if created {
 		return nil // the Created or Adopted Event covers the first push
 	}
-	fields := info.fields()
+	fields := append(info.fields(), settings.fields()...)
 	if !attrs.empty() {
 		fields = append(fields, fieldAttributes)
 	}
@@ -139,6 +153,18 @@ func (r *Reconciler) create(ctx context.Context, cg, view *imv1alpha1.ChatGroup,
 	if s.FaceURL != nil {
 		req.FaceURL = *s.FaceURL
 	}
+	// The declared settings go with the create; mute-all has no create
+	// field and follows in the first modify.
+	req.ApplyJoinOption, req.InviteJoinOption = s.ApplyJoinOption, s.InviteJoinOption
+	if s.MaxMemberCount != nil {
+		req.MaxMemberCount = memberLimit(int64(*s.MaxMemberCount))
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.AppDefinedData)) {
+		req.AppDefinedData = append(req.AppDefinedData, tim.KeyValue{Key: k, Value: string(s.AppDefinedData[k])})
+	}
+	if s.SupportTopic != nil && *s.SupportTopic {
+		req.SupportTopic = 1
+	}
 	at := r.opts.Now().UnixMilli()
 	_, err := r.im.CreateGroup(ctx, req)
 	switch {
@@ -164,12 +190,61 @@ func (r *Reconciler) create(ctx context.Context, cg, view *imv1alpha1.ChatGroup,
 }
 
 func recordCreated(st *imv1alpha1.ChatGroupStatus, req tim.CreateGroupRequest, at int64) {
-	groupstatus.RecordCreated(st, groupstatus.Created{
+	c := groupstatus.Created{
 		GroupID: req.GroupID, Type: req.Type, Name: req.Name, Introduction: req.Introduction,
 		Notification: req.Notification, FaceURL: req.FaceURL, Owner: req.OwnerAccount,
-	}, at)
+		SupportTopic: req.SupportTopic == 1,
+	}
+	// Only what the create carried is known; reads fill in IM's defaults.
+	if req.ApplyJoinOption != "" {
+		c.Settings.ApplyJoinOption = &req.ApplyJoinOption
+	}
+	if req.InviteJoinOption != "" {
+		c.Settings.InviteJoinOption = &req.InviteJoinOption
+	}
+	if req.MaxMemberCount > 0 {
+		n := int64(req.MaxMemberCount)
+		c.Settings.MaxMemberCount = &n
+	}
+	for _, kv := range req.AppDefinedData {
+		if c.Settings.AppData == nil {
+			c.Settings.AppData = map[string]string{}
+		}
+		c.Settings.AppData[kv.Key] = kv.Value
+	}
+	groupstatus.RecordCreated(st, c, at)
+}
+
+// settingsRequest puts the differing settings into a modify request, with
+// the wire's names and values (MaxMemberNum, MuteAllMember "On"/"Off").
+func settingsRequest(req *tim.ModifyGroupBaseInfoRequest, d settingsDiff) {
+	req.ApplyJoinOption, req.InviteJoinOption = d.ApplyJoinOption, d.InviteJoinOption
+	if d.MaxMemberCount != nil {
+		n := memberLimit(*d.MaxMemberCount)
+		req.MaxMemberNum = &n
+	}
+	if d.MuteAllMembers != nil {
+		v := "Off"
+		if *d.MuteAllMembers {
+			v = "On"
+		}
+		req.MuteAllMember = &v
+	}
+	for _, k := range slices.Sorted(maps.Keys(d.AppData)) {
+		req.AppDefinedData = append(req.AppDefinedData, tim.KeyValue{Key: k, Value: d.AppData[k]})
+	}
 }
 
 func recordInfo(st *imv1alpha1.ChatGroupStatus, d infoDiff, at int64) {
 	groupstatus.RecordInfo(st, groupstatus.Info{Name: d.Name, Introduction: d.Introduction, Notification: d.Notification, FaceURL: d.FaceURL}, at)
+}
+
+// memberLimit is a member limit on the wire. The schema bounds it to
+// 1..100000; a value out of uint32's range (never valid) is sent as 0,
+// which IM refuses, rather than wrapped into a different limit.
+func memberLimit(n int64) uint32 {
+	if n < 0 || n > math.MaxUint32 {
+		return 0
+	}
+	return uint32(n)
 }

@@ -2,7 +2,9 @@ package controllers
 
 import (
 	"context"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"time"
 
@@ -108,7 +110,15 @@ func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
 	for start := 0; start < len(ids); start += tim.MaxGroupInfoBatch {
 		batch := ids[start:min(start+tim.MaxGroupInfoBatch, len(ids))]
 		at := s.r.opts.Now()
-		res, err := s.r.im.GetGroupInfoFiltered(ctx, batch, infoFilter)
+		keys := map[string]bool{}
+		for _, id := range batch {
+			for _, cg := range byID[id] {
+				for _, k := range appDataKeys(cg) {
+					keys[k] = true
+				}
+			}
+		}
+		res, err := s.r.im.GetGroupInfoFiltered(ctx, batch, infoFilter(slices.Sorted(maps.Keys(keys))))
 		if err != nil {
 			stats.Failed += len(batch)
 			if firstErr == nil {
@@ -134,7 +144,12 @@ func (s *Resyncer) refreshGroup(ctx context.Context, at time.Time, g tim.GroupIn
 	obs := observation{At: at}
 	switch {
 	case g.Err == nil:
-		found(&obs, g.GroupInfo)
+		var keys []string
+		for _, cg := range cgs {
+			keys = append(keys, appDataKeys(cg)...)
+		}
+		slices.Sort(keys)
+		found(&obs, g.GroupInfo, slices.Compact(keys))
 	case tim.IsNotFound(g.Err):
 	default:
 		stats.Failed++

@@ -48,11 +48,22 @@ const (
 // +kubebuilder:validation:XValidation:rule="bytes(self).size() <= 4000",message="an attribute value must be at most 4000 bytes (UTF-8)"
 type AttributeValue string
 
+// AppDefinedValue is the value of one custom group field, at most 512 bytes.
+// +kubebuilder:validation:MaxLength=512
+// +kubebuilder:validation:XValidation:rule="bytes(self).size() <= 512",message="an appDefinedData value must be at most 512 bytes (UTF-8)"
+type AppDefinedValue string
+
 // ChatGroupSpec declares a Tencent IM group. Every field after owner is
 // optional, and a field left unset is not managed: the operator never
 // touches what the spec does not mention.
 //
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.type) || has(self.type)",message="type cannot be removed once set"
+// +kubebuilder:validation:XValidation:rule="!has(self.applyJoinOption) || !has(self.type) || !(self.type in ['Private', 'AVChatRoom'])",message="applyJoinOption cannot be set on Private (Work) or AVChatRoom groups: IM does not let them take join requests"
+// +kubebuilder:validation:XValidation:rule="!has(self.inviteJoinOption) || !has(self.type) || !(self.type in ['AVChatRoom', 'Community'])",message="inviteJoinOption cannot be set on AVChatRoom or Community groups"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxMemberCount) || !has(self.type) || self.type != 'AVChatRoom'",message="maxMemberCount cannot be set on an AVChatRoom group (its membership is unlimited)"
+// +kubebuilder:validation:XValidation:rule="!has(self.maxMemberCount) || self.maxMemberCount <= 6000 || (has(self.type) && self.type == 'Community')",message="maxMemberCount must be at most 6000 (100000 for a Community group)"
+// +kubebuilder:validation:XValidation:rule="!has(self.supportTopic) || (has(self.type) && self.type == 'Community')",message="supportTopic needs type Community"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.supportTopic) == has(self.supportTopic)",message="supportTopic is set at creation and cannot be added or removed"
 type ChatGroupSpec struct {
 	// groupID is the IM group ID. For a group the operator creates it is the
 	// custom ID passed to create_group; to adopt or observe an existing group,
@@ -120,6 +131,52 @@ type ChatGroupSpec struct {
 	//nolint:tagliatelle // no omitempty on purpose: {} (remove every attribute) must survive a round trip, and nil encodes as null, which the API server drops.
 	Attributes map[string]AttributeValue `json:"attributes"`
 
+	// applyJoinOption is how a user's request to join is handled:
+	// FreeAccess (joins at once), NeedPermission (an owner or admin
+	// approves) or DisableApply (no requests). Not for Private (Work) or
+	// AVChatRoom groups. No callback reports a change of this setting:
+	// drift in it is found when the group is read (a spec change, a resync).
+	// +optional
+	// +kubebuilder:validation:Enum=FreeAccess;NeedPermission;DisableApply
+	ApplyJoinOption string `json:"applyJoinOption,omitempty"`
+
+	// inviteJoinOption is how an invitation by a member is handled:
+	// FreeAccess, NeedPermission or DisableInvite. Not for AVChatRoom or
+	// Community groups. Drift is found at reads only (no callback).
+	// +optional
+	// +kubebuilder:validation:Enum=FreeAccess;NeedPermission;DisableInvite
+	InviteJoinOption string `json:"inviteJoinOption,omitempty"`
+
+	// maxMemberCount is the member limit: at most 6000 (100000 for a
+	// Community), within what the app's edition allows; not for
+	// AVChatRoom groups (unlimited). IM refuses a limit below the current
+	// member count. Drift is found at reads only (no callback).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxMemberCount *int32 `json:"maxMemberCount,omitempty"`
+
+	// muteAllMembers, when true, lets only the owner and admins speak.
+	// Drift is found at reads only (no callback).
+	// +optional
+	MuteAllMembers *bool `json:"muteAllMembers,omitempty"`
+
+	// appDefinedData sets the group's custom fields (declared in the IM
+	// console first): at most 10 keys of 1 to 16 letters, digits or _, not
+	// starting with a digit, each value at most 512 bytes. Listed keys are
+	// managed; keys not listed are left alone (IM cannot delete a custom
+	// field). Drift is found at reads only (no callback).
+	// +optional
+	// +kubebuilder:validation:MaxProperties=10
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]{0,15}$'))",message="appDefinedData keys must be 1 to 16 letters, digits or _, not starting with a digit"
+	AppDefinedData map[string]AppDefinedValue `json:"appDefinedData,omitempty"`
+
+	// supportTopic creates a Community group with topics. Community only,
+	// set at creation: it cannot be added, removed or changed afterwards.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="supportTopic is immutable"
+	SupportTopic *bool `json:"supportTopic,omitempty"`
+
 	// managementPolicy is Enforce (default: push the declared fields and
 	// correct drift) or Observe (never write to IM, only report drift).
 	// +optional
@@ -169,6 +226,11 @@ type EventTimes struct {
 	// members is the EventTime of the last applied member join or exit.
 	// +optional
 	Members int64 `json:"members,omitempty"`
+	// settings is the time of the last applied read or push of the
+	// settings (join options, member limit, mute-all, custom fields): a
+	// read that started before a push is not folded in after it.
+	// +optional
+	Settings int64 `json:"settings,omitempty"`
 	// memberCount is the time memberCount was last set as a whole: a read
 	// through the REST API, the group's creation or its destruction. Joins
 	// and exits before it are counted in it already and are dropped, so
@@ -212,11 +274,29 @@ type ChatGroupStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=32
 	Attributes map[string]string `json:"attributes,omitempty"`
-	// appDefinedData is the group's custom data fields as reported at
-	// creation (UserDefinedDataList of Group.CallbackAfterCreateGroup).
+	// appDefinedData is the group's custom fields: as reported at creation
+	// (UserDefinedDataList of Group.CallbackAfterCreateGroup), then as read
+	// for the keys declared in spec or already shown here.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=16
 	AppDefinedData map[string]string `json:"appDefinedData,omitempty"`
+	// applyJoinOption is the observed join-request setting (read only:
+	// no callback reports it).
+	// +optional
+	ApplyJoinOption string `json:"applyJoinOption,omitempty"`
+	// inviteJoinOption is the observed invitation setting.
+	// +optional
+	InviteJoinOption string `json:"inviteJoinOption,omitempty"`
+	// maxMemberCount is the observed member limit.
+	// +optional
+	MaxMemberCount int64 `json:"maxMemberCount,omitempty"`
+	// muteAllMembers is the observed mute-all setting.
+	// +optional
+	MuteAllMembers *bool `json:"muteAllMembers,omitempty"`
+	// supportTopic is true for a Community group this ChatGroup created
+	// with topics (get_group_info does not report it).
+	// +optional
+	SupportTopic bool `json:"supportTopic,omitempty"`
 	// memberCount is the observed number of members.
 	// +optional
 	MemberCount int64 `json:"memberCount,omitempty"`
@@ -279,6 +359,10 @@ type ChatGroupStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Synced",type=string,JSONPath=`.status.conditions[?(@.type=="Synced")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Join",type=string,JSONPath=`.status.applyJoinOption`,priority=1
+// +kubebuilder:printcolumn:name="Members",type=integer,JSONPath=`.status.memberCount`,priority=1
+// +kubebuilder:printcolumn:name="Max-Members",type=integer,JSONPath=`.status.maxMemberCount`,priority=1
+// +kubebuilder:printcolumn:name="Muted",type=boolean,JSONPath=`.status.muteAllMembers`,priority=1
 type ChatGroup struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -190,7 +190,99 @@ var _ = Describe("ChatGroup CRD", func() {
 			"spec.managementPolicy", "Unsupported value"),
 		Entry("unknown deletionPolicy", func(s *imv1alpha1.ChatGroupSpec) { s.DeletionPolicy = "Retain" },
 			"spec.deletionPolicy", "Unsupported value"),
+
+		// Group settings, and the rules that depend on the group type.
+		Entry("unknown applyJoinOption", func(s *imv1alpha1.ChatGroupSpec) { s.ApplyJoinOption = "Anyone" },
+			"spec.applyJoinOption", "Unsupported value"),
+		Entry("DisableInvite as applyJoinOption", func(s *imv1alpha1.ChatGroupSpec) { s.ApplyJoinOption = "DisableInvite" },
+			"spec.applyJoinOption", "Unsupported value"),
+		Entry("unknown inviteJoinOption", func(s *imv1alpha1.ChatGroupSpec) { s.InviteJoinOption = "DisableApply" },
+			"spec.inviteJoinOption", "Unsupported value"),
+		Entry("applyJoinOption on a Private (Work) group", func(s *imv1alpha1.ChatGroupSpec) {
+			s.Type, s.ApplyJoinOption = imv1alpha1.GroupTypePrivate, "FreeAccess"
+		}, "spec", "applyJoinOption cannot be set on Private (Work) or AVChatRoom groups"),
+		Entry("applyJoinOption on an AVChatRoom", func(s *imv1alpha1.ChatGroupSpec) {
+			s.Type, s.ApplyJoinOption = imv1alpha1.GroupTypeAVChatRoom, "NeedPermission"
+		}, "spec", "applyJoinOption cannot be set on Private (Work) or AVChatRoom groups"),
+		Entry("inviteJoinOption on an AVChatRoom", func(s *imv1alpha1.ChatGroupSpec) {
+			s.Type, s.InviteJoinOption = imv1alpha1.GroupTypeAVChatRoom, "FreeAccess"
+		}, "spec", "inviteJoinOption cannot be set on AVChatRoom or Community groups"),
+		Entry("inviteJoinOption on a Community", func(s *imv1alpha1.ChatGroupSpec) {
+			s.Type, s.InviteJoinOption = imv1alpha1.GroupTypeCommunity, "FreeAccess"
+		}, "spec", "inviteJoinOption cannot be set on AVChatRoom or Community groups"),
+		Entry("maxMemberCount 0", func(s *imv1alpha1.ChatGroupSpec) { s.MaxMemberCount = ptr.To[int32](0) },
+			"spec.maxMemberCount", "should be greater than or equal to 1"),
+		Entry("maxMemberCount over 6000 on a Public group", func(s *imv1alpha1.ChatGroupSpec) {
+			s.Type, s.MaxMemberCount = imv1alpha1.GroupTypePublic, ptr.To[int32](6001)
+		}, "spec", "maxMemberCount must be at most 6000 (100000 for a Community group)"),
+		Entry("maxMemberCount over 100000 on a Community", func(s *imv1alpha1.ChatGroupSpec) {
+			s.Type, s.MaxMemberCount = imv1alpha1.GroupTypeCommunity, ptr.To[int32](100001)
+		}, "spec.maxMemberCount", "should be less than or equal to 100000"),
+		Entry("maxMemberCount on an AVChatRoom", func(s *imv1alpha1.ChatGroupSpec) {
+			s.Type, s.MaxMemberCount = imv1alpha1.GroupTypeAVChatRoom, ptr.To[int32](100)
+		}, "spec", "maxMemberCount cannot be set on an AVChatRoom group"),
+		Entry("supportTopic on a Public group", func(s *imv1alpha1.ChatGroupSpec) {
+			s.Type, s.SupportTopic = imv1alpha1.GroupTypePublic, ptr.To(true)
+		}, "spec", "supportTopic needs type Community"),
+		Entry("supportTopic without a type", func(s *imv1alpha1.ChatGroupSpec) { s.SupportTopic = ptr.To(true) },
+			"spec", "supportTopic needs type Community"),
+		Entry("11 appDefinedData keys", func(s *imv1alpha1.ChatGroupSpec) {
+			s.AppDefinedData = map[string]imv1alpha1.AppDefinedValue{}
+			for i := range 11 {
+				s.AppDefinedData[fmt.Sprintf("k%d", i)] = "v"
+			}
+		}, "spec.appDefinedData", "must have at most 10 items"),
+		Entry("an appDefinedData key starting with a digit", func(s *imv1alpha1.ChatGroupSpec) {
+			s.AppDefinedData = map[string]imv1alpha1.AppDefinedValue{"1st": "v"}
+		}, "spec.appDefinedData", "appDefinedData keys must be 1 to 16 letters, digits or _"),
+		Entry("an appDefinedData key over 16 characters", func(s *imv1alpha1.ChatGroupSpec) {
+			s.AppDefinedData = map[string]imv1alpha1.AppDefinedValue{strings.Repeat("k", 17): "v"}
+		}, "spec.appDefinedData", "appDefinedData keys must be 1 to 16 letters, digits or _"),
+		Entry("an appDefinedData key with a dash", func(s *imv1alpha1.ChatGroupSpec) {
+			s.AppDefinedData = map[string]imv1alpha1.AppDefinedValue{"my-field": "v"}
+		}, "spec.appDefinedData", "appDefinedData keys must be 1 to 16 letters, digits or _"),
+		Entry("an appDefinedData value over 512 bytes", func(s *imv1alpha1.ChatGroupSpec) {
+			s.AppDefinedData = map[string]imv1alpha1.AppDefinedValue{"field": imv1alpha1.AppDefinedValue(strings.Repeat("群", 171))}
+		}, "spec.appDefinedData[field]", "an appDefinedData value must be at most 512 bytes"),
 	)
+
+	It("accepts every setting where the group type allows it", func() {
+		for _, s := range []imv1alpha1.ChatGroupSpec{
+			{Type: imv1alpha1.GroupTypePublic, ApplyJoinOption: "NeedPermission", InviteJoinOption: "DisableInvite",
+				MaxMemberCount: ptr.To[int32](6000), MuteAllMembers: ptr.To(true),
+				AppDefinedData: map[string]imv1alpha1.AppDefinedValue{"_tier": "gold", "Region9": imv1alpha1.AppDefinedValue(strings.Repeat("v", 512))}},
+			{Type: imv1alpha1.GroupTypePrivate, InviteJoinOption: "FreeAccess", MaxMemberCount: ptr.To[int32](200)},
+			{Type: imv1alpha1.GroupTypeChatRoom, ApplyJoinOption: "FreeAccess", InviteJoinOption: "NeedPermission"},
+			{Type: imv1alpha1.GroupTypeAVChatRoom, MuteAllMembers: ptr.To(false)},
+			{Type: imv1alpha1.GroupTypeCommunity, GroupID: "@TGS#_topics", ApplyJoinOption: "DisableApply", MaxMemberCount: ptr.To[int32](100000), SupportTopic: ptr.To(true)},
+			{ApplyJoinOption: "FreeAccess", MaxMemberCount: ptr.To[int32](2000)}, // no type: Public at creation
+		} {
+			cg := newChatGroup(func(spec *imv1alpha1.ChatGroupSpec) {
+				id := spec.GroupID
+				*spec = s
+				if spec.GroupID == "" {
+					spec.GroupID = id
+				}
+			})
+			Expect(k8sClient.Create(ctx, cg)).To(Succeed(), "%+v", s)
+		}
+	})
+
+	It("keeps supportTopic as it was created", func() {
+		community := newChatGroup(func(s *imv1alpha1.ChatGroupSpec) {
+			s.GroupID, s.Type, s.SupportTopic = "@TGS#_"+uniqueName(), imv1alpha1.GroupTypeCommunity, ptr.To(true)
+		})
+		Expect(k8sClient.Create(ctx, community)).To(Succeed())
+		community.Spec.SupportTopic = ptr.To(false)
+		expectInvalid(k8sClient.Update(ctx, community), "spec.supportTopic", "supportTopic is immutable")
+		community.Spec.SupportTopic = nil
+		expectInvalid(k8sClient.Update(ctx, community), "spec", "supportTopic is set at creation and cannot be added or removed")
+
+		plain := newChatGroup(func(s *imv1alpha1.ChatGroupSpec) { s.Type = imv1alpha1.GroupTypeCommunity })
+		Expect(k8sClient.Create(ctx, plain)).To(Succeed())
+		plain.Spec.SupportTopic = ptr.To(true)
+		expectInvalid(k8sClient.Update(ctx, plain), "spec", "supportTopic is set at creation and cannot be added or removed")
+	})
 
 	Describe("immutability", func() {
 		var cg *imv1alpha1.ChatGroup
@@ -230,6 +322,8 @@ var _ = Describe("ChatGroup CRD", func() {
 		cg.Status.Name = "Display"
 		cg.Status.Type = imv1alpha1.GroupTypeChatRoom
 		cg.Status.LastMessageSeq = 123
+		cg.Status.ApplyJoinOption, cg.Status.MemberCount, cg.Status.MaxMemberCount = "NeedPermission", 42, 500
+		cg.Status.MuteAllMembers = ptr.To(true)
 		cg.Status.Conditions = []metav1.Condition{
 			{Type: imv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: imv1alpha1.ReasonAvailable, LastTransitionTime: metav1.Now()},
 			{Type: imv1alpha1.ConditionSynced, Status: metav1.ConditionFalse, Reason: imv1alpha1.ReasonReconcileError, LastTransitionTime: metav1.Now()},
@@ -253,9 +347,18 @@ var _ = Describe("ChatGroup CRD", func() {
 		for _, c := range table.ColumnDefinitions {
 			names = append(names, c.Name)
 		}
-		Expect(names).To(Equal([]string{"Name", "Group-ID", "Display-Name", "Type", "Last-Seq", "Ready", "Synced", "Age"}))
+		Expect(names).To(Equal([]string{"Name", "Group-ID", "Display-Name", "Type", "Last-Seq", "Ready", "Synced", "Age",
+			"Join", "Members", "Max-Members", "Muted"}))
+		var wide []string
+		for _, c := range table.ColumnDefinitions {
+			if c.Priority > 0 {
+				wide = append(wide, c.Name)
+			}
+		}
+		Expect(wide).To(Equal([]string{"Join", "Members", "Max-Members", "Muted"}), "shown by -o wide only")
 		Expect(table.Rows).To(HaveLen(1))
 		Expect(table.Rows[0].Cells[:7]).To(Equal([]any{cg.Name, "@TGS#columns", "Display", "ChatRoom", float64(123), "True", "False"}))
+		Expect(table.Rows[0].Cells[8:]).To(Equal([]any{"NeedPermission", float64(42), float64(500), true}))
 	})
 
 	// Status is bounded too: a write the API server refuses as invalid is

@@ -61,5 +61,12 @@ var _ = Describe("kubectl", Ordered, func() {
 		out = kubectl("explain", "chatgroup.status")
 		Expect(out).To(ContainSubstring("lastMessageSeq"))
 		Expect(out).To(ContainSubstring("conditions"))
+		out = kubectl("explain", "chatgroup.spec")
+		for _, f := range []string{"applyJoinOption", "inviteJoinOption", "maxMemberCount", "muteAllMembers", "appDefinedData", "supportTopic"} {
+			Expect(out).To(ContainSubstring(f))
+		}
+		// No callback reports the settings: explain says drift shows at reads.
+		out = kubectl("explain", "chatgroup.spec.muteAllMembers")
+		Expect(out).To(ContainSubstring("Drift is found at reads only"))
 	})
 })

@@ -25,6 +25,8 @@ type Read struct {
 	// Attrs is the whole attribute map, when AttrsRead.
 	Attrs     map[string]string
 	AttrsRead bool
+	// Settings are the settings as read (see Settings).
+	Settings Settings
 }
 
 // Existence is what status said about the group when a read was planned.
@@ -77,6 +79,7 @@ func ApplyRead(st *imv1alpha1.ChatGroupStatus, r Read, saw Existence) (destroyed
 		wholeCount(st, r.MemberCount, at)
 	}
 	readMessage(st, r, at)
+	applySettings(st, r.Settings, at)
 	// A read is the whole map at the time of the read: a replacement,
 	// ordered against callbacks by the same rule as theirs.
 	if r.AttrsRead {
@@ -121,7 +124,7 @@ func readMessage(st *imv1alpha1.ChatGroupStatus, r Read, at int64) {
 func forgetFuture(st *imv1alpha1.ChatGroupStatus, limit int64) {
 	et := &st.EventTimes
 	for _, p := range []*int64{&et.Name, &et.Introduction, &et.Notification, &et.FaceURL, &et.Owner,
-		&et.Attributes, &et.Members, &et.MemberCount} {
+		&et.Attributes, &et.Members, &et.MemberCount, &et.Settings} {
 		if *p > limit {
 			*p = 0
 		}

@@ -13,6 +13,9 @@ import (
 // Created is what create_group made.
 type Created struct {
 	GroupID, Type, Name, Introduction, Notification, FaceURL, Owner string
+	// Settings are those create_group carried; a new group is not muted.
+	Settings     Settings
+	SupportTopic bool
 }
 
 // RecordCreated records a group this ChatGroup created at time at: it has
@@ -29,6 +32,13 @@ func RecordCreated(st *imv1alpha1.ChatGroupStatus, c Created, at int64) {
 	lww(&st.FaceURL, &et.FaceURL, c.FaceURL, at)
 	lww(&st.Owner, &et.Owner, c.Owner, at)
 	RecordAttrs(st, nil, at)
+	settings := c.Settings
+	if settings.MuteAllMembers == nil {
+		off := false
+		settings.MuteAllMembers = &off
+	}
+	applySettings(st, settings, at)
+	st.SupportTopic = c.SupportTopic
 }
 
 // Info is a modify_group_base_info that IM accepted; nil fields were not sent.
