@@ -64,22 +64,3 @@ func TestNoCredentialsReportsCredentialsInvalid(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
-
-func TestDiffOnlyDeclaredFields(t *testing.T) {
-	spec := imv1alpha1.ChatGroupSpec{Name: ptrTo("a"), Notification: ptrTo(""),
-		Attributes: map[string]imv1alpha1.AttributeValue{"k": "v", "same": "s"}}
-	st := imv1alpha1.ChatGroupStatus{Name: "a", Introduction: "unmanaged", Notification: "x",
-		Attributes: map[string]string{"same": "s", "extra": "e", "k": "old"}}
-	d := diffInfo(&spec, &st)
-	if f := d.fields(); len(f) != 1 || f[0] != "notification" || *d.Notification != "" {
-		t.Fatalf("info diff %v", f)
-	}
-	a := diffAttrs(&spec, &st)
-	if len(a.upsert) != 1 || a.upsert["k"] != "v" || len(a.remove) != 1 || a.remove[0] != "extra" {
-		t.Fatalf("attr diff %+v", a)
-	}
-	spec.Attributes = nil
-	if !diffAttrs(&spec, &st).empty() {
-		t.Fatal("unset attributes are not managed")
-	}
-}
