@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
 )
 
@@ -26,7 +27,8 @@ const seedGroupID = "@TGS#2J4SZEAEL"
 // state exactly as it was, and an accepted one must keep the invariants:
 // lastMessageSeq never decreases, memberCount never goes negative, and
 // applying the same update twice changes nothing the second time (but
-// for member joins and exits, which are counted deltas).
+// for member joins and exits, which are counted deltas); and REST reads
+// interleaved after it always land (readsLandAfter).
 func FuzzDecodeMerge(f *testing.F) {
 	for _, cmd := range seedCommands {
 		body, _, err := seedSample(cmd)
@@ -63,7 +65,9 @@ func FuzzDecodeMerge(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, cmd string, body []byte) {
 		w := NewWriter(c, c, nil, eventSink{}, 1, 1, 10, logr.Discard())
-		h := &handler{opts: Options{SDKAppID: 1}, routes: rt, writer: w,
+		// inflight as Setup makes it: without a slot every request is
+		// answered 503 before it is decoded, and the fuzzing tests nothing.
+		h := &handler{opts: Options{SDKAppID: 1}, routes: rt, writer: w, inflight: make(chan struct{}, 1),
 			log: logr.Discard(), now: func() time.Time { return now }}
 		// A baseline, so that a refused request has state it could damage.
 		base := &AfterGroupAttrChanged{Common: Common{GroupID: seedGroupID, EventTime: 5}, OptionType: AttrSet,
@@ -86,6 +90,9 @@ func FuzzDecodeMerge(f *testing.F) {
 
 		after := imv1alpha1.ChatGroupStatus{}
 		u.apply(&after)
+		if rec.Code == http.StatusServiceUnavailable {
+			t.Fatalf("answered 503 with nothing else in flight: %s", rec.Body)
+		}
 		if u.callbacks == callbacks {
 			if !reflect.DeepEqual(before, after) || w.Pending() != 1 {
 				t.Fatalf("a request that was not accepted (HTTP %d) changed pending state", rec.Code)
@@ -107,5 +114,29 @@ func FuzzDecodeMerge(f *testing.F) {
 		if !reflect.DeepEqual(after, again) {
 			t.Fatalf("applying the same update twice changed status:\n%+v\n%+v", after, again)
 		}
+		readsLandAfter(t, after, now)
 	})
+}
+
+// readsLandAfter interleaves REST reads with what a callback left in
+// status: whatever the callback carried, a read is the truth as of its
+// time, so two reads later than anything a callback may claim leave
+// exactly the second read's values. No input can pin a field.
+func readsLandAfter(t *testing.T, st imv1alpha1.ChatGroupStatus, now time.Time) {
+	t.Helper()
+	read := func(at time.Time, tag string, members int64) {
+		groupstatus.ApplyRead(&st, groupstatus.Read{
+			At: at, Exists: true, GroupID: seedGroupID, Type: "Public",
+			Name: "name " + tag, Introduction: "intro " + tag, Notification: "notice " + tag,
+			FaceURL: "https://example.com/" + tag, Owner: "owner-" + tag, MemberCount: members,
+			Attrs: map[string]string{"read": tag}, AttrsRead: true,
+		}, groupstatus.ExistenceOf(&st))
+	}
+	read(now.Add(10*time.Minute), "1", 3)
+	read(now.Add(20*time.Minute), "2", 4)
+	if st.Name != "name 2" || st.Introduction != "intro 2" || st.Notification != "notice 2" ||
+		st.FaceURL != "https://example.com/2" || st.Owner != "owner-2" || st.MemberCount != 4 || st.Destroyed ||
+		!reflect.DeepEqual(st.Attributes, map[string]string{"read": "2"}) {
+		t.Fatalf("a read later than any callback did not land: %+v", st)
+	}
 }
