@@ -37,8 +37,9 @@ type WriterStats struct {
 }
 
 // Writer coalesces accepted callbacks into one pending update per ChatGroup
-// and flushes them to the status subresource: rate limited, oldest pending
-// first, with optimistic concurrency.
+// and flushes them to the status subresource: rate limited, changes people
+// look at before counters (two lanes, one budget), oldest pending first in
+// each, with optimistic concurrency.
 type Writer struct {
 	client    client.Client // the manager's client: reads from the cache
 	apiReader client.Reader // reads that miss the cache
@@ -55,8 +56,14 @@ type Writer struct {
 
 	mu      sync.Mutex
 	entries map[types.NamespacedName]*entry
-	queue   entryQueue
-	kick    chan struct{}
+	// lanes hold the queued entries: lanePriority those whose update
+	// changes what people look at, laneCounters those that carry only
+	// message and member-count changes (see pop).
+	lanes [numLanes]entryQueue
+	// priorityStreak counts the priority pops since the last counters
+	// pop, for the counters lane's floor.
+	priorityStreak int
+	kick           chan struct{}
 
 	writes, conflicts, errs, unchanged, coalesced atomic.Int64
 }
@@ -72,7 +79,35 @@ type entry struct {
 	// (backing off after one) the entry is out of the queue.
 	failures int
 	waiting  bool
-	index    int // position in queue, -1 when not queued
+	index    int // position in its lane, -1 when not queued
+	lane     int // the lane it is queued in
+}
+
+// The writer's two lanes. A name, notification, attribute or owner change,
+// a creation or a destruction is rare next to messages, and it is what a
+// person or a GitOps health check looks at: it goes first. Message seq and
+// member counts follow, oldest first, and keep at least one write in every
+// countersFloor: the priority lane can never starve them.
+const (
+	lanePriority = iota
+	laneCounters
+	numLanes
+
+	countersFloor = 4 // one write in four, when both lanes wait
+)
+
+// laneOf is the lane of an update.
+func laneOf(u *update) int {
+	if u.status.OnlyCounters() {
+		return laneCounters
+	}
+	return lanePriority
+}
+
+// enqueue queues e in the lane of its pending update (w.mu held).
+func (w *Writer) enqueue(e *entry) {
+	e.lane = laneOf(e.next)
+	heap.Push(&w.lanes[e.lane], e)
 }
 
 // NewWriter returns a writer; qps and burst bound status writes, maxPending
@@ -195,7 +230,7 @@ func (w *Writer) Merge(keys []types.NamespacedName, cb Callback, at int64, platf
 		if e.next == nil {
 			e.next = newUpdate(now)
 			if !e.inflight && !e.waiting {
-				heap.Push(&w.queue, e)
+				w.enqueue(e)
 			}
 		} else {
 			w.coalesced.Add(1)
@@ -203,6 +238,11 @@ func (w *Writer) Merge(keys []types.NamespacedName, cb Callback, at int64, platf
 		}
 		e.next.add(cb, at, platform, now)
 		e.next.discover = e.next.discover || discover
+		if e.index >= 0 && e.lane == laneCounters && laneOf(e.next) == lanePriority {
+			// It keeps its first-pending time: oldest first in its new lane.
+			heap.Remove(&w.lanes[laneCounters], e.index)
+			w.enqueue(e)
+		}
 	}
 	w.signal()
 	return nil
@@ -241,17 +281,28 @@ func (w *Writer) run(ctx context.Context) {
 func (w *Writer) hasQueued() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.queue.Len() > 0
+	return w.lanes[lanePriority].Len()+w.lanes[laneCounters].Len() > 0
 }
 
-// pop takes the update that has waited longest.
+// pop takes the update that has waited longest in the priority lane, or
+// in the counters lane when the priority lane is empty or has had
+// countersFloor-1 turns in a row.
 func (w *Writer) pop() (*entry, *update) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.queue.Len() == 0 {
+	prio, counters := &w.lanes[lanePriority], &w.lanes[laneCounters]
+	var q *entryQueue
+	switch {
+	case prio.Len() > 0 && (counters.Len() == 0 || w.priorityStreak < countersFloor-1):
+		q = prio
+		w.priorityStreak++
+	case counters.Len() > 0:
+		q = counters
+		w.priorityStreak = 0
+	default:
 		return nil, nil
 	}
-	e := heap.Pop(&w.queue).(*entry)
+	e := heap.Pop(q).(*entry)
 	u := e.next
 	e.next, e.inflight = nil, true
 	return e, u
@@ -275,7 +326,7 @@ func (w *Writer) finish(e *entry, u *update, err error) {
 	}
 	e.failures = 0
 	if e.next != nil {
-		heap.Push(&w.queue, e)
+		w.enqueue(e)
 		w.signal()
 		return
 	}
@@ -289,7 +340,7 @@ func (w *Writer) requeue(e *entry) {
 	defer w.mu.Unlock()
 	e.waiting = false
 	if e.next != nil && !e.inflight && e.index < 0 {
-		heap.Push(&w.queue, e)
+		w.enqueue(e)
 		w.signal()
 	}
 }
