@@ -135,6 +135,10 @@ func run(args []string) error {
 	// The callback receiver runs on every replica and adds its own readyz check.
 	webhookOpts := opts.webhook.options()
 	webhookOpts.Objects = objects
+	// The receivers count each other through Leases in the operator's
+	// namespace and share the status-write budget.
+	webhookOpts.Namespace = operatorNamespace(opts.leaderNS)
+	webhookOpts.Identity = os.Getenv("POD_NAME")
 	if _, err := webhookserver.Setup(mgr, webhookOpts); err != nil {
 		return fmt.Errorf("setting up the callback receiver: %w", err)
 	}

@@ -31,6 +31,7 @@ var webhookFlagNames = map[string]string{
 	"DiscoveryPerMinute": "--discovery-per-minute",
 	"WriteQPS":           "--status-write-qps",
 	"WriteBurst":         "--status-write-burst",
+	"ExpectedReplicas":   "--expected-replicas",
 	"MaxPendingGroups":   "--max-pending-groups",
 	"MaxInFlight":        "--max-inflight-callbacks",
 	"CertDir":            "--webhook-cert-dir",
@@ -57,9 +58,11 @@ func (o *webhookFlags) bind(fs *flag.FlagSet) {
 	fs.Float64Var(&w.DiscoveryPerMinute, "discovery-per-minute", webhookserver.DefaultDiscoveryPerMinute,
 		"Most ChatGroups discovery creates per minute.")
 	fs.Float64Var(&w.WriteQPS, "status-write-qps", webhookserver.DefaultWriteQPS,
-		"Most ChatGroup status writes per second made by the callback receiver.")
+		"Most ChatGroup status writes per second made by the callback receivers, all replicas together (each takes its share).")
 	fs.IntVar(&w.WriteBurst, "status-write-burst", webhookserver.DefaultWriteBurst,
 		"Status writes the callback receiver may make at once above --status-write-qps.")
+	fs.IntVar(&w.ExpectedReplicas, "expected-replicas", 1,
+		"Replicas of the manager: the status-write budget is shared by the live receivers, counted through Leases in the operator's namespace, or divided by this number when they cannot be counted.")
 	fs.IntVar(&w.MaxPendingGroups, "max-pending-groups", webhookserver.DefaultMaxPendingGroups,
 		"Most ChatGroups with unwritten callback updates; past it callbacks are answered 503.")
 	fs.IntVar(&w.MaxInFlight, "max-inflight-callbacks", webhookserver.DefaultMaxInFlight,

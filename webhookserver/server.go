@@ -56,9 +56,22 @@ type Options struct {
 	DiscoveryNamespace string
 	DiscoveryMaxGroups int
 	DiscoveryPerMinute float64
-	// WriteQPS and WriteBurst bound status writes (token bucket).
+	// WriteQPS and WriteBurst bound status writes (token bucket), for all
+	// replicas together: each replica takes its share (see share.go).
 	WriteQPS   float64
 	WriteBurst int
+	// Namespace holds the receivers' Leases, which count the live
+	// replicas; empty: they are not counted, and ExpectedReplicas divides
+	// the budget. Identity names this replica's Lease (default: the host
+	// name, which is the pod's name in a pod).
+	Namespace string
+	Identity  string
+	// ExpectedReplicas divides the budget when the live receivers cannot
+	// be counted (default 1).
+	ExpectedReplicas int
+	// ShareRenew is how often the Lease is renewed and the budget
+	// re-divided (default DefaultShareRenew).
+	ShareRenew time.Duration
 	// MaxPendingGroups bounds the ChatGroups with unwritten changes; past
 	// it callbacks are refused with 503.
 	MaxPendingGroups int
@@ -140,6 +153,15 @@ func (o *Options) defaults() {
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 20 * time.Second
 	}
+	if o.ExpectedReplicas == 0 {
+		o.ExpectedReplicas = 1
+	}
+	if o.ShareRenew <= 0 {
+		o.ShareRenew = DefaultShareRenew
+	}
+	if o.Identity == "" {
+		o.Identity, _ = os.Hostname()
+	}
 	if o.DrainQPS == 0 {
 		o.DrainQPS = DefaultDrainQPS
 	}
@@ -174,6 +196,8 @@ func (o *Options) Validate() error {
 		return bad("WriteQPS", "must be positive, got %v", o.WriteQPS)
 	case o.WriteBurst < 1:
 		return bad("WriteBurst", "must be at least 1, got %d", o.WriteBurst)
+	case o.ExpectedReplicas < 1:
+		return bad("ExpectedReplicas", "must be at least 1, got %d", o.ExpectedReplicas)
 	case o.MaxPendingGroups < 1:
 		return bad("MaxPendingGroups", "must be at least 1, got %d", o.MaxPendingGroups)
 	case o.MaxInFlight < 1:
@@ -214,6 +238,7 @@ type Server struct {
 	log     logr.Logger
 	addr    atomic.Pointer[string]
 	certs   *certwatcher.CertWatcher // nil: plain HTTP
+	share   *share                   // this replica's part of the write budget
 }
 
 // New builds the receiver for mgr.
@@ -233,7 +258,10 @@ func New(mgr manager.Manager, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{opts: opts, mgr: mgr, handler: h, writer: w, log: log, certs: certs}, nil
+	sh := &share{reader: mgr.GetAPIReader(), c: mgr.GetClient(), namespace: opts.Namespace, identity: opts.Identity,
+		total: opts.WriteQPS, burst: opts.WriteBurst, expected: opts.ExpectedReplicas, renew: opts.ShareRenew,
+		now: time.Now, set: w.setRate, log: log.WithName("budget")}
+	return &Server{opts: opts, mgr: mgr, handler: h, writer: w, log: log, certs: certs, share: sh}, nil
 }
 
 // Setup builds the receiver, adds it to mgr and adds its readiness check.
@@ -243,6 +271,9 @@ func Setup(mgr manager.Manager, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := mgr.Add(s); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(s.share); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddReadyzCheck("webhook", s.ReadyCheck); err != nil {

@@ -50,6 +50,8 @@ type Writer struct {
 	// reserved at the steady-state rate are taken again at the new one.
 	retune     chan struct{}
 	retuneOnce sync.Once
+	budgetMu   sync.Mutex
+	draining   bool
 	max        int
 	log        logr.Logger
 	now        func() time.Time
@@ -180,9 +182,24 @@ func (w *Writer) reserveAndWait(ctx context.Context, retune <-chan struct{}) err
 // startDrain sets the write budget of the final flush: it is short and
 // happens once per pod, so it is not held to the steady-state cap.
 func (w *Writer) startDrain(qps float64, burst int) {
+	w.budgetMu.Lock()
+	w.draining = true
 	w.limiter.SetLimit(rate.Limit(qps))
 	w.limiter.SetBurst(burst)
+	w.budgetMu.Unlock()
 	w.retuneOnce.Do(func() { close(w.retune) })
+}
+
+// setRate sets the steady-state write budget (this replica's share); once
+// the final flush has its own budget, that one stays.
+func (w *Writer) setRate(qps float64, burst int) {
+	w.budgetMu.Lock()
+	defer w.budgetMu.Unlock()
+	if w.draining {
+		return
+	}
+	w.limiter.SetLimit(rate.Limit(qps))
+	w.limiter.SetBurst(burst)
 }
 
 // isPending reports whether key has an update not yet written.
