@@ -55,6 +55,16 @@ type ack struct {
 	at  time.Time
 }
 
+// prioAck is an acknowledged change people look at (info field 0-2, or
+// attrsField), not yet seen in status: the priority lane's staleness.
+type prioAck struct {
+	field int
+	et    int64
+	at    time.Time
+}
+
+const attrsField = 3
+
 // group is one IM group and its ChatGroup: what was sent, what was
 // acknowledged (the expected status), and what the watch has seen.
 type group struct {
@@ -70,6 +80,7 @@ type group struct {
 	sentNet   int64         // joins - exits sent and not refused
 	uncertain bool          // a callback's outcome is unknown (transport error, timeout)
 	acks      []ack         // acknowledged messages not yet seen in status
+	prio      []prioAck     // acknowledged info/attribute changes not yet seen in status
 	obsSeq    int64
 	callbacks int // in the current step
 
@@ -81,15 +92,16 @@ type group struct {
 
 // model is a set of groups plus the traffic mix over them.
 type model struct {
-	groups   []*group
-	active   int     // traffic goes to groups[:active]
-	hot      int     // groups[:hot] are hot
-	hotShare float64 // share of traffic taking the hot groups
-	track    bool    // keep acks for staleness (ours)
-	et       atomic.Int64
-	appID    uint64
-	token    string
-	signer   atomic.Pointer[signed]
+	groups    []*group
+	active    int     // traffic goes to groups[:active]
+	hot       int     // groups[:hot] are hot
+	hotShare  float64 // share of traffic taking the hot groups
+	realistic bool    // the realistic mix (see next)
+	track     bool    // keep acks for staleness (ours)
+	et        atomic.Int64
+	appID     uint64
+	token     string
+	signer    atomic.Pointer[signed]
 }
 
 type signed struct {
@@ -121,18 +133,25 @@ type call struct {
 	val   string
 }
 
-// next picks a group and a callback by the mix (80% messages, 10% info,
-// 5% attributes, 5% member joins and exits) and appends its body to buf.
+// next picks a group and a callback by the mix and appends its body to
+// buf. The standard mix: 80% messages, 10% info, 5% attributes, 5% member
+// joins and exits. The realistic mix: 93% messages, 5% member joins and
+// exits, 1.5% info, 0.5% attributes (98% counters, 2% changes people look
+// at).
 func (m *model) next(rng *rand.Rand, buf []byte) (call, []byte) {
 	g := m.pick(rng)
 	c := call{g: g}
-	p := rng.IntN(100)
+	p := rng.IntN(1000)
+	cuts := [3]int{800, 900, 950} // msg, info, attr; the rest joins/exits
+	if m.realistic {
+		cuts = [3]int{930, 945, 950}
+	}
 	switch {
-	case p < 80:
+	case p < cuts[0]:
 		c.k = kMsg
-	case p < 90:
+	case p < cuts[1]:
 		c.k = kInfo
-	case p < 95:
+	case p < cuts[2]:
 		c.k = kAttr
 	default:
 		c.k = kJoin
@@ -256,9 +275,15 @@ func (m *model) done(c call, out int, at time.Time) {
 		if c.et > g.info[c.field].et {
 			g.info[c.field] = stampedVal{c.et, c.val}
 		}
+		if m.track {
+			g.prio = append(g.prio, prioAck{field: c.field, et: c.et, at: at})
+		}
 	case kAttr:
 		if c.et > g.attrs.et {
 			g.attrs = stampedVal{c.et, c.val}
+		}
+		if m.track {
+			g.prio = append(g.prio, prioAck{field: attrsField, et: c.et, at: at})
 		}
 	case kJoin:
 		g.members++
@@ -437,8 +462,12 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (out int, keep bool)
 	return outError, keep
 }
 
-// staleSink collects staleness samples (ack -> status seen by the watch).
-var staleSink = &sink{}
+// staleSink collects staleness samples (ack -> status seen by the watch)
+// of message seqs, prioSink of info and attribute changes.
+var (
+	staleSink = &sink{}
+	prioSink  = &sink{}
+)
 
 type sink struct {
 	mu sync.Mutex

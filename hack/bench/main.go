@@ -45,6 +45,12 @@ const (
 	p99Max = 50 * time.Millisecond
 )
 
+// The traffic mixes of -mix.
+const (
+	mixRealistic = "realistic"
+	mixStandard  = "standard"
+)
+
 type config struct {
 	Smoke        bool          `json:"smoke"`
 	Groups       int           `json:"groups"`
@@ -60,6 +66,7 @@ type config struct {
 	Settle       time.Duration `json:"settleTimeout"`
 	MaxFails     int           `json:"maxConsecutiveFails"`
 	Rounds       int           `json:"roundsPerStep"`
+	Mix          string        `json:"mix"`
 	out, profile string
 	maxTotal     time.Duration
 }
@@ -90,12 +97,17 @@ func main() {
 	flag.IntVar(&cfg.WriteBurst, "write-burst", 0, "receiver status-write burst (0: its default)")
 	flag.DurationVar(&cfg.Hot10, "hot10", 10*time.Second, "duration of the 10-hot-groups phase (0 skips it)")
 	flag.DurationVar(&cfg.Settle, "settle", 60*time.Second, "longest wait for the receiver to write everything after a step")
+	flag.StringVar(&cfg.Mix, "mix", "realistic", "traffic mix: realistic (93% messages, 5% members, 1.5% info, 0.5% attributes) or standard (80% messages, 10% info, 5% attributes, 5% members)")
 	flag.IntVar(&cfg.Rounds, "rounds", 3, "rounds per step: bare and ours alternate within each; a step is sustainable when most rounds are")
 	flag.IntVar(&cfg.MaxFails, "max-fails", 2, "a target stops after this many failed steps in a row")
 	flag.StringVar(&cfg.out, "out", "bin/bench", "directory for report.json, report.md and logs")
 	flag.StringVar(&cfg.profile, "profile", "", "directory for CPU and heap profiles of the receiver's process, one per step")
 	flag.DurationVar(&cfg.maxTotal, "max-total", 40*time.Minute, "hard bound on the whole run")
 	flag.Parse()
+	if cfg.Mix != mixRealistic && cfg.Mix != mixStandard {
+		fmt.Fprintf(os.Stderr, "-mix must be %s or %s, got %q\n", mixRealistic, mixStandard, cfg.Mix)
+		os.Exit(2)
+	}
 	if cfg.Smoke {
 		cfg.Groups, cfg.Active, cfg.Hot, cfg.Step, cfg.Hot10, cfg.MaxFails, cfg.Rounds = 60, 30, 3, 2*time.Second, 2*time.Second, 99, 1
 		if !isSet("rates") {
@@ -357,51 +369,54 @@ func (r *rssSampler) take(pid int) int64 {
 
 // stepResult is one step of one target: the report's row.
 type stepResult struct {
-	Phase           string    `json:"phase"`
-	Target          string    `json:"target"`
-	Rate            float64   `json:"rate"`
-	ActiveGroups    int       `json:"activeGroups"`
-	Achieved        float64   `json:"achieved"`
-	OK              int64     `json:"ok"`
-	Errors          int64     `json:"errors"`
-	Refused         int64     `json:"refused503"`
-	P50ms           float64   `json:"ackP50ms"`
-	P99ms           float64   `json:"ackP99ms"`
-	MaxMs           float64   `json:"ackMaxms"`
-	WritesPerSec    float64   `json:"statusWritesPerSec"`
-	WritesMax1s     int       `json:"statusWritesMax1s"`
-	WritesMax10s    int       `json:"statusWritesMax10s"`
-	WritesTotal     int       `json:"statusWriteRequests"`
-	WritesPersisted int       `json:"statusUpdatesSeenByWatch"`
-	LoadgenCPU      float64   `json:"loadgenCPUCores"`
-	Conflicts       int64     `json:"conflicts"`
-	WritesPerCB     float64   `json:"writesPerCallback"`
-	StaleP50ms      float64   `json:"stalenessP50ms"`
-	StaleP99ms      float64   `json:"stalenessP99ms"`
-	StaleMaxms      float64   `json:"stalenessMaxms"`
-	StaleSamples    int       `json:"stalenessSamples"`
-	StaleLimitms    float64   `json:"stalenessLimitms"`
-	Unresolved      int       `json:"unresolvedAcks"`
-	CPUCores        float64   `json:"targetCPUCores"`
-	CPUPerK         float64   `json:"targetCPUmsPer1kCallbacks"`
-	ControlCPU      float64   `json:"apiserverEtcdCPUCores"`
-	EventsCreated   int       `json:"kubernetesEventsCreated"`
-	RunDelay        float64   `json:"targetRunqueueWaitPerSec"`
-	LoadAvg         float64   `json:"loadavg1mAfter"`
-	MachineCPU      float64   `json:"machineBusyCores"`
-	OthersCPU       float64   `json:"otherProcessesCPUCores"`
-	RSSMiB          float64   `json:"targetRSSMiB"`
-	HeapMiB         float64   `json:"targetHeapMiB"`
-	Lost            int       `json:"lostUpdates"`
-	Unverifiable    int       `json:"unverifiableGroups"`
-	SettleSeconds   float64   `json:"settleSeconds"`
-	MaxRefreshGapS  float64   `json:"maxRefreshGapSeconds,omitempty"`
-	Rounds          int       `json:"rounds"`
-	RoundP99ms      []float64 `json:"ackP99msPerRound"`
-	RoundsPassed    int       `json:"roundsSustainable"`
-	lat, stale      []time.Duration
-	Sustainable     bool   `json:"sustainable"`
-	Note            string `json:"note,omitempty"`
+	Phase            string    `json:"phase"`
+	Target           string    `json:"target"`
+	Rate             float64   `json:"rate"`
+	ActiveGroups     int       `json:"activeGroups"`
+	Achieved         float64   `json:"achieved"`
+	OK               int64     `json:"ok"`
+	Errors           int64     `json:"errors"`
+	Refused          int64     `json:"refused503"`
+	P50ms            float64   `json:"ackP50ms"`
+	P99ms            float64   `json:"ackP99ms"`
+	MaxMs            float64   `json:"ackMaxms"`
+	WritesPerSec     float64   `json:"statusWritesPerSec"`
+	WritesMax1s      int       `json:"statusWritesMax1s"`
+	WritesMax10s     int       `json:"statusWritesMax10s"`
+	WritesTotal      int       `json:"statusWriteRequests"`
+	WritesPersisted  int       `json:"statusUpdatesSeenByWatch"`
+	LoadgenCPU       float64   `json:"loadgenCPUCores"`
+	Conflicts        int64     `json:"conflicts"`
+	WritesPerCB      float64   `json:"writesPerCallback"`
+	StaleP50ms       float64   `json:"stalenessP50ms"`
+	StaleP99ms       float64   `json:"stalenessP99ms"`
+	StaleMaxms       float64   `json:"stalenessMaxms"`
+	StaleSamples     int       `json:"stalenessSamples"`
+	StaleLimitms     float64   `json:"stalenessLimitms"`
+	PrioP50ms        float64   `json:"priorityStalenessP50ms"`
+	PrioP99ms        float64   `json:"priorityStalenessP99ms"`
+	PrioSamples      int       `json:"priorityStalenessSamples"`
+	Unresolved       int       `json:"unresolvedAcks"`
+	CPUCores         float64   `json:"targetCPUCores"`
+	CPUPerK          float64   `json:"targetCPUmsPer1kCallbacks"`
+	ControlCPU       float64   `json:"apiserverEtcdCPUCores"`
+	EventsCreated    int       `json:"kubernetesEventsCreated"`
+	RunDelay         float64   `json:"targetRunqueueWaitPerSec"`
+	LoadAvg          float64   `json:"loadavg1mAfter"`
+	MachineCPU       float64   `json:"machineBusyCores"`
+	OthersCPU        float64   `json:"otherProcessesCPUCores"`
+	RSSMiB           float64   `json:"targetRSSMiB"`
+	HeapMiB          float64   `json:"targetHeapMiB"`
+	Lost             int       `json:"lostUpdates"`
+	Unverifiable     int       `json:"unverifiableGroups"`
+	SettleSeconds    float64   `json:"settleSeconds"`
+	MaxRefreshGapS   float64   `json:"maxRefreshGapSeconds,omitempty"`
+	Rounds           int       `json:"rounds"`
+	RoundP99ms       []float64 `json:"ackP99msPerRound"`
+	RoundsPassed     int       `json:"roundsSustainable"`
+	lat, stale, prio []time.Duration
+	Sustainable      bool   `json:"sustainable"`
+	Note             string `json:"note,omitempty"`
 }
 
 type check struct {
@@ -546,6 +561,7 @@ func run(cfg config) error {
 
 	oursModel := newModel(groups, appID, token, true)
 	oursModel.active, oursModel.hot, oursModel.hotShare = cfg.Active, cfg.Hot, cfg.HotShare
+	oursModel.realistic = cfg.Mix == mixRealistic
 	// The bare handler keeps no state: its model is a scratch copy with
 	// the same groups and mix.
 	scratch := make([]*group, len(groups))
@@ -554,6 +570,7 @@ func run(cfg config) error {
 	}
 	bareModel := newModel(scratch, appID, token, false)
 	bareModel.active, bareModel.hot, bareModel.hotShare = cfg.Active, cfg.Hot, cfg.HotShare
+	bareModel.realistic = oursModel.realistic
 
 	h := &harness{cfg: cfg, c: c, rc: &rc, ours: ours, bare: bare, cp: cp, rss: rss, w: w, rep: rep}
 	fails := map[string]int{}
@@ -609,6 +626,7 @@ func run(cfg config) error {
 		hm := newModel(groups, appID, token, true)
 		hm.et.Store(oursModel.et.Load() + 1)
 		hm.active, hm.hot, hm.hotShare = cfg.Hot, cfg.Hot, 1
+		hm.realistic = oursModel.realistic
 		r := h.step(ctx, "hot10", ours, hm, rate, cfg.Hot10, 1000)
 		rep.Hot10 = &r
 		logf("%s", rowText(r))
@@ -762,6 +780,7 @@ func (h *harness) step(ctx context.Context, phase string, t *child, m *model, ra
 	}
 	h.w.takeWrites()
 	staleSink.take()
+	prioSink.take()
 	before, _ := h.ours.stats()
 	if t == h.ours {
 		if ws, err := h.ours.writesSince(h.writeCursor); err == nil {
@@ -858,6 +877,10 @@ func (h *harness) step(ctx context.Context, phase string, t *child, m *model, ra
 		if after, err := h.ours.stats(); err == nil {
 			r.Conflicts = after.Writer.Conflicts - before.Writer.Conflicts
 		}
+		pr := prioSink.take()
+		slices.Sort(pr)
+		r.prio, r.PrioSamples = pr, len(pr)
+		r.PrioP50ms, r.PrioP99ms = ms(pct(pr, 0.5)), ms(pct(pr, 0.99))
 		st := staleSink.take()
 		slices.Sort(st)
 		r.stale = st
@@ -897,15 +920,17 @@ func aggregate(rs []stepResult) stepResult {
 	}
 	a := rs[0]
 	a.Rounds, a.RoundP99ms = len(rs), nil
-	a.lat, a.stale = nil, nil
+	a.lat, a.stale, a.prio = nil, nil, nil
 	a.OK, a.Errors, a.Refused, a.WritesTotal, a.WritesPersisted, a.Conflicts, a.EventsCreated = 0, 0, 0, 0, 0, 0, 0
-	a.StaleSamples, a.Unresolved, a.Lost = 0, 0, 0
+	a.StaleSamples, a.PrioSamples, a.Unresolved, a.Lost = 0, 0, 0, 0
 	n := float64(len(rs))
 	var ach, wps, cpu, cp, lg, rd, la, mc, oc, settle, cpk float64
 	var notes []string
 	for _, r := range rs {
 		a.lat = append(a.lat, r.lat...)
 		a.stale = append(a.stale, r.stale...)
+		a.prio = append(a.prio, r.prio...)
+		a.PrioSamples += r.PrioSamples
 		a.RoundP99ms = append(a.RoundP99ms, r.P99ms)
 		a.OK += r.OK
 		a.Errors += r.Errors
@@ -948,6 +973,10 @@ func aggregate(rs []stepResult) stepResult {
 	}
 	slices.Sort(a.lat)
 	a.P50ms, a.P99ms, a.MaxMs = ms(pct(a.lat, 0.50)), ms(pct(a.lat, 0.99)), ms(pct(a.lat, 1))
+	slices.Sort(a.prio)
+	if len(a.prio) > 0 {
+		a.PrioP50ms, a.PrioP99ms = ms(pct(a.prio, 0.5)), ms(pct(a.prio, 0.99))
+	}
 	slices.Sort(a.stale)
 	if len(a.stale) > 0 {
 		a.StaleP50ms, a.StaleP99ms, a.StaleMaxms = ms(pct(a.stale, 0.5)), ms(pct(a.stale, 0.99)), ms(pct(a.stale, 1))
@@ -1070,9 +1099,9 @@ func pct(v []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func rowText(r stepResult) string {
-	return fmt.Sprintf("%-5s %-4s rate %6.0f achieved %7.1f p50 %6.2fms p99 %7.2fms max %7.1fms err %d writes/s %5.1f (max1s %d) w/cb %.4f events %d stale p99 %.0fms (limit %.0f) cpu %.2f cp-cpu %.2f lg-cpu %.2f load %.1f runq-wait %.2f rss %.0fMiB lost %d sustainable %v",
+	return fmt.Sprintf("%-5s %-4s rate %6.0f achieved %7.1f p50 %6.2fms p99 %7.2fms max %7.1fms err %d writes/s %5.1f (max1s %d) w/cb %.4f events %d stale p99 %.0fms (limit %.0f) prio-stale p99 %.0fms cpu %.2f cp-cpu %.2f lg-cpu %.2f load %.1f runq-wait %.2f rss %.0fMiB lost %d sustainable %v",
 		r.Phase, r.Target, r.Rate, r.Achieved, r.P50ms, r.P99ms, r.MaxMs, r.Errors, r.WritesPerSec, r.WritesMax1s, r.WritesPerCB, r.EventsCreated,
-		r.StaleP99ms, r.StaleLimitms, r.CPUCores, r.ControlCPU, r.LoadgenCPU, r.LoadAvg, r.RunDelay, r.RSSMiB, r.Lost, r.Sustainable)
+		r.StaleP99ms, r.StaleLimitms, r.PrioP99ms, r.CPUCores, r.ControlCPU, r.LoadgenCPU, r.LoadAvg, r.RunDelay, r.RSSMiB, r.Lost, r.Sustainable)
 }
 
 func checks(rep *report, cfg config) []check {
@@ -1128,23 +1157,30 @@ func markdown(rep *report, unverifiable int) string {
 	fmt.Fprintf(&b, "\n## chatgroup-operator callback benchmark\n\n")
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), %s, Linux %s; load average before %s, after %s.\n",
 		rep.Machine.CPUs, rep.Machine.Model, rep.Machine.GoVersion, rep.Machine.Kernel, rep.Machine.LoadBefore, rep.Machine.LoadAfter)
-	fmt.Fprintf(&b, "Run: %d ChatGroups cached, %d active, %d hot taking %.0f%% of the traffic; mix 80%% AfterSendMsg, 10%% info, 5%% attributes, 5%% member join/exit; %d keep-alive connections, open loop, %v per step and target; status-write cap %.0f/s burst %d.\n\n",
-		rep.Config.Groups, rep.Config.Active, rep.Config.Hot, rep.Config.HotShare*100, rep.Config.Conns, rep.Config.Step, rep.WriteCap, rep.WriteBurst)
-	b.WriteString("| phase | target | rate/s | achieved/s | ack p50 ms | ack p99 ms | ack max ms | errors | writes/s | max writes in 1 s | writes/callback | staleness p50/p99/max ms | target CPU cores | apiserver+etcd CPU | loadgen CPU | load avg (1 min) | target RSS MiB | lost | sustainable (rounds) |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
+	mix := "standard mix: 80% AfterSendMsg, 10% info, 5% attributes, 5% member join/exit"
+	if rep.Config.Mix == mixRealistic {
+		mix = "realistic mix: 93% AfterSendMsg, 5% member join/exit, 1.5% info, 0.5% attributes"
+	}
+	fmt.Fprintf(&b, "Run: %d ChatGroups cached, %d active, %d hot taking %.0f%% of the traffic; %s; %d keep-alive connections, open loop, %v per step and target; status-write cap %.0f/s burst %d.\n\n",
+		rep.Config.Groups, rep.Config.Active, rep.Config.Hot, rep.Config.HotShare*100, mix, rep.Config.Conns, rep.Config.Step, rep.WriteCap, rep.WriteBurst)
+	b.WriteString("| phase | target | rate/s | achieved/s | ack p50 ms | ack p99 ms | ack max ms | errors | writes/s | max writes in 1 s | writes/callback | staleness p50/p99/max ms | priority staleness p50/p99 ms | target CPU cores | apiserver+etcd CPU | loadgen CPU | load avg (1 min) | target RSS MiB | lost | sustainable (rounds) |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 	rows := rep.Steps
 	if rep.Hot10 != nil {
 		rows = append(slices.Clone(rows), *rep.Hot10)
 	}
 	for _, r := range rows {
-		w, mw, wpc, st, lost := "-", "-", "-", "-", "-"
+		w, mw, wpc, st, pst, lost := "-", "-", "-", "-", "-", "-"
 		if r.Target == "ours" {
 			w, mw, wpc = fmt.Sprintf("%.1f", r.WritesPerSec), strconv.Itoa(r.WritesMax1s), fmt.Sprintf("%.4f", r.WritesPerCB)
 			st = fmt.Sprintf("%.0f / %.0f / %.0f", r.StaleP50ms, r.StaleP99ms, r.StaleMaxms)
+			if r.PrioSamples > 0 {
+				pst = fmt.Sprintf("%.0f / %.0f", r.PrioP50ms, r.PrioP99ms)
+			}
 			lost = strconv.Itoa(r.Lost)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.1f | %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.1f | %.0f | %s | %s |\n",
-			r.Phase, r.Target, r.Rate, r.Achieved, r.P50ms, r.P99ms, r.MaxMs, r.Errors, w, mw, wpc, st, r.CPUCores, r.ControlCPU, r.LoadgenCPU, r.LoadAvg, r.RSSMiB, lost, fmt.Sprintf("%s (%d/%d)", yes(r.Sustainable), r.RoundsPassed, r.Rounds))
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.1f | %d | %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.1f | %.0f | %s | %s |\n",
+			r.Phase, r.Target, r.Rate, r.Achieved, r.P50ms, r.P99ms, r.MaxMs, r.Errors, w, mw, wpc, st, pst, r.CPUCores, r.ControlCPU, r.LoadgenCPU, r.LoadAvg, r.RSSMiB, lost, fmt.Sprintf("%s (%d/%d)", yes(r.Sustainable), r.RoundsPassed, r.Rounds))
 	}
 	fmt.Fprintf(&b, "\nTargets:\n\n| target | value | limit | pass |\n|---|---|---|---|\n")
 	for _, c := range rep.Checks {
@@ -1155,8 +1191,26 @@ func markdown(rep *report, unverifiable int) string {
 	}
 	fmt.Fprintf(&b, "\nmax sustainable rate (p99 ack < 50 ms, no errors, nothing lost): ours %.0f/s, bare %.0f/s\n", rep.MaxOurs, rep.MaxBare)
 	fmt.Fprintf(&b, "ratio ours/bare: %.2f\n", rep.Ratio)
+	// The two lines scripts read.
+	fmt.Fprintf(&b, "max sustainable: ours %.0f/s, bare %.0f/s; ratio ours/bare: %.2f\n", rep.MaxOurs, rep.MaxBare, rep.Ratio)
+	if r := prioAtMax(rep); r != nil {
+		fmt.Fprintf(&b, "priority staleness p99: %.2f s at %.0f/s\n", r.PrioP99ms/1000, r.Rate)
+	}
 	fmt.Fprintf(&b, "lost updates: %d\n", rep.LostTotal)
 	return b.String()
+}
+
+// prioAtMax is the ours row at the highest sustainable rate that measured
+// priority staleness.
+func prioAtMax(rep *report) *stepResult {
+	var best *stepResult
+	for i := range rep.Steps {
+		r := &rep.Steps[i]
+		if r.Target == "ours" && r.Sustainable && r.PrioSamples > 0 && (best == nil || r.Rate > best.Rate) {
+			best = r
+		}
+	}
+	return best
 }
 
 func yes(v bool) string {

@@ -69,6 +69,19 @@ func (w *watcher) observe(cg *imv1alpha1.ChatGroup, now time.Time) {
 	}
 	g.lastRefresh = now
 	g.refreshes++
+	if len(g.prio) > 0 {
+		et := cg.Status.EventTimes
+		seen := [4]int64{et.Name, et.Introduction, et.Notification, et.Attributes}
+		keepP := g.prio[:0]
+		for _, a := range g.prio {
+			if a.et <= seen[a.field] {
+				prioSink.add(now.Sub(a.at))
+			} else {
+				keepP = append(keepP, a)
+			}
+		}
+		g.prio = keepP
+	}
 	s := cg.Status.LastMessageSeq
 	if s <= g.obsSeq {
 		return
