@@ -78,6 +78,7 @@ type group struct {
 	attrs     stampedVal    // set {"topic": v, "round": v}
 	members   int64         // acknowledged joins - exits
 	sentNet   int64         // joins - exits sent and not refused
+	lastET    int64         // EventTime of the last callback built (Unix ms)
 	uncertain bool          // a callback's outcome is unknown (transport error, timeout)
 	acks      []ack         // acknowledged messages not yet seen in status
 	prio      []prioAck     // acknowledged info/attribute changes not yet seen in status
@@ -98,7 +99,6 @@ type model struct {
 	hotShare  float64 // share of traffic taking the hot groups
 	realistic bool    // the realistic mix (see next)
 	track     bool    // keep acks for staleness (ours)
-	et        atomic.Int64
 	appID     uint64
 	token     string
 	signer    atomic.Pointer[signed]
@@ -111,7 +111,6 @@ type signed struct {
 
 func newModel(groups []*group, appID uint64, token string, track bool) *model {
 	m := &model{groups: groups, active: len(groups), track: track, appID: appID, token: token}
-	m.et.Store(time.Now().UnixMilli())
 	return m
 }
 
@@ -170,8 +169,14 @@ func (m *model) next(rng *rand.Rand, buf []byte) (call, []byte) {
 			g.sentNet++
 		}
 	}
+	// EventTime: per group, increasing, and never ahead of the clock by
+	// more than the group's own burst: the receiver refuses a callback
+	// from more than a minute in the future (a forged one must not pin a
+	// field), and one counter for all groups, one ms per callback, ran
+	// minutes ahead at 10,000/s and turned the later steps into refusals.
+	g.lastET = max(g.lastET+1, time.Now().UnixMilli())
+	et := g.lastET
 	g.mu.Unlock()
-	et := m.et.Add(1)
 	c.et = et
 	b := buf[:0]
 	b = append(b, `{"CallbackCommand":"`...)

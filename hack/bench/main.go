@@ -624,7 +624,6 @@ func run(cfg config) error {
 			rate = cfg.Rates[0]
 		}
 		hm := newModel(groups, appID, token, true)
-		hm.et.Store(oursModel.et.Load() + 1)
 		hm.active, hm.hot, hm.hotShare = cfg.Hot, cfg.Hot, 1
 		hm.realistic = oursModel.realistic
 		r := h.step(ctx, "hot10", ours, hm, rate, cfg.Hot10, 1000)
