@@ -42,10 +42,12 @@ func claimsFirst(a, b *imv1alpha1.ChatGroup) bool {
 	return a.Name < b.Name
 }
 
-// peers lists the other cached ChatGroups declaring cg's group.
+// peers lists the other cached ChatGroups declaring cg's group. They are
+// the cache's own objects (no deep copy: this runs on every reconcile of
+// an Enforce ChatGroup): read them, never modify them.
 func (r *Reconciler) peers(ctx context.Context, cg *imv1alpha1.ChatGroup) ([]imv1alpha1.ChatGroup, error) {
 	var list imv1alpha1.ChatGroupList
-	if err := r.client.List(ctx, &list, client.MatchingFields{groupIDIndex: cg.Spec.GroupID}); err != nil {
+	if err := r.client.List(ctx, &list, client.MatchingFields{groupIDIndex: cg.Spec.GroupID}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing the ChatGroups of group %s: %w", cg.Spec.GroupID, err)
 	}
 	out := list.Items[:0]

@@ -1,9 +1,11 @@
 package controllers
 
 import (
+	"slices"
 	"sort"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 )
 
 // Field names used in condition messages and Events; they are the spec's
@@ -91,14 +93,11 @@ func diffAttrs(spec *imv1alpha1.ChatGroupSpec, st *imv1alpha1.ChatGroupStatus) a
 	return d
 }
 
-// settingsDiff is the declared settings that differ from status; they go
-// into the same modify_group_base_info as the info fields.
-type settingsDiff struct {
-	ApplyJoinOption, InviteJoinOption *string
-	MaxMemberCount                    *int64
-	MuteAllMembers                    *bool
-	AppData                           map[string]string // the declared keys whose value differs
-}
+// settingsDiff is the declared settings that differ from status, in the
+// form status records them (AppData: the declared keys whose value
+// differs); they go into the same modify_group_base_info as the info
+// fields.
+type settingsDiff groupstatus.Settings
 
 func (d settingsDiff) fields() []string {
 	var out []string
@@ -144,21 +143,22 @@ func diffSettings(spec *imv1alpha1.ChatGroupSpec, st *imv1alpha1.ChatGroupStatus
 	return d
 }
 
-// appDataKeys are the custom fields a read asks for: get_group_info returns
-// only those it names. The declared ones, and those status shows already
-// (so a field once declared stays current after it is no longer).
-func appDataKeys(cg *imv1alpha1.ChatGroup) []string {
+// appDataKeys are the custom fields a read for cgs asks for (sorted, each
+// once): get_group_info returns only those it names. The declared ones, and
+// those status shows already (so a field once declared stays current after
+// it is no longer).
+func appDataKeys(cgs ...*imv1alpha1.ChatGroup) []string {
 	var keys []string
-	for k := range cg.Spec.AppDefinedData {
-		keys = append(keys, k)
-	}
-	for k := range cg.Status.AppDefinedData {
-		if _, ok := cg.Spec.AppDefinedData[k]; !ok {
+	for _, cg := range cgs {
+		for k := range cg.Spec.AppDefinedData {
+			keys = append(keys, k)
+		}
+		for k := range cg.Status.AppDefinedData {
 			keys = append(keys, k)
 		}
 	}
 	sort.Strings(keys)
-	return keys
+	return slices.Compact(keys)
 }
 
 // drift lists the declared fields whose observed value differs.

@@ -59,9 +59,6 @@ func (r *Reconciler) finalize(ctx context.Context, cg *imv1alpha1.ChatGroup) (ct
 	if !controllerutil.ContainsFinalizer(cg, imv1alpha1.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if !wantsFinalizer(cg) {
-		return ctrl.Result{}, r.setFinalizer(ctx, cg, false)
-	}
 	// The guards below decide an irreversible call: they read the object
 	// as the API server has it, not as the cache last saw it. A cached copy
 	// still holding the finalizer just removed would destroy twice (and

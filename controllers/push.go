@@ -79,11 +79,7 @@ func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f
 		f.add(view, func(cg *imv1alpha1.ChatGroup) {
 			recordInfo(&cg.Status, info, at)
 			if !settings.empty() {
-				groupstatus.RecordSettings(&cg.Status, groupstatus.Settings{
-					ApplyJoinOption: settings.ApplyJoinOption, InviteJoinOption: settings.InviteJoinOption,
-					MaxMemberCount: settings.MaxMemberCount, MuteAllMembers: settings.MuteAllMembers,
-					AppData: settings.AppData,
-				}, at)
+				groupstatus.RecordSettings(&cg.Status, groupstatus.Settings(settings), at)
 			}
 		})
 	}

@@ -2,9 +2,7 @@ package controllers
 
 import (
 	"context"
-	"maps"
 	"math/rand/v2"
-	"slices"
 	"sort"
 	"time"
 
@@ -110,15 +108,11 @@ func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
 	for start := 0; start < len(ids); start += tim.MaxGroupInfoBatch {
 		batch := ids[start:min(start+tim.MaxGroupInfoBatch, len(ids))]
 		at := s.r.opts.Now()
-		keys := map[string]bool{}
+		var inBatch []*imv1alpha1.ChatGroup
 		for _, id := range batch {
-			for _, cg := range byID[id] {
-				for _, k := range appDataKeys(cg) {
-					keys[k] = true
-				}
-			}
+			inBatch = append(inBatch, byID[id]...)
 		}
-		res, err := s.r.im.GetGroupInfoFiltered(ctx, batch, infoFilter(slices.Sorted(maps.Keys(keys))))
+		res, err := s.r.im.GetGroupInfoFiltered(ctx, batch, infoFilter(appDataKeys(inBatch...)))
 		if err != nil {
 			stats.Failed += len(batch)
 			if firstErr == nil {
@@ -144,12 +138,7 @@ func (s *Resyncer) refreshGroup(ctx context.Context, at time.Time, g tim.GroupIn
 	obs := observation{At: at}
 	switch {
 	case g.Err == nil:
-		var keys []string
-		for _, cg := range cgs {
-			keys = append(keys, appDataKeys(cg)...)
-		}
-		slices.Sort(keys)
-		found(&obs, g.GroupInfo, slices.Compact(keys))
+		found(&obs, g.GroupInfo, appDataKeys(cgs...))
 	case tim.IsNotFound(g.Err):
 	default:
 		stats.Failed++

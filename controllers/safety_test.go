@@ -289,13 +289,7 @@ var _ = Describe("Safety", Serial, func() {
 		}
 		startOperator(withBudget)
 		DeferCleanup(func() { startOperator(nil) })
-		var ids []string
-		var cgs []*imv1alpha1.ChatGroup
-		for range 12 {
-			id := uniq("budget")
-			ids = append(ids, id)
-			cgs = append(cgs, newChatGroup(ns, id, id, func(s *imv1alpha1.ChatGroupSpec) { s.DeletionPolicy = imv1alpha1.DeletionPolicyDelete }))
-		}
+		ids, cgs := createdWithDelete(ns, "budget", 12)
 		for _, cg := range cgs {
 			waitSynced(cg)
 		}
@@ -347,13 +341,7 @@ var _ = Describe("Safety", Serial, func() {
 	})
 
 	It("releases every ChatGroup without destroying anything when the CRD is deleted", func() {
-		var ids []string
-		var cgs []*imv1alpha1.ChatGroup
-		for range 50 {
-			id := uniq("crd")
-			ids = append(ids, id)
-			cgs = append(cgs, newChatGroup(ns, id, id, func(s *imv1alpha1.ChatGroupSpec) { s.DeletionPolicy = imv1alpha1.DeletionPolicyDelete }))
-		}
+		ids, cgs := createdWithDelete(ns, "crd", 50)
 		for _, cg := range cgs {
 			Expect(waitSynced(cg).Status.CreatedByOperator).To(BeTrue())
 		}
@@ -386,6 +374,19 @@ var _ = Describe("Safety", Serial, func() {
 		Expect(skipped).To(Equal(50), "one DestroySkipped Event each")
 	})
 })
+
+// createdWithDelete declares n groups with deletionPolicy Delete, for the
+// operator to create (named after their group IDs).
+func createdWithDelete(ns, prefix string, n int) ([]string, []*imv1alpha1.ChatGroup) {
+	var ids []string
+	var cgs []*imv1alpha1.ChatGroup
+	for range n {
+		id := uniq(prefix)
+		ids = append(ids, id)
+		cgs = append(cgs, newChatGroup(ns, id, id, func(s *imv1alpha1.ChatGroupSpec) { s.DeletionPolicy = imv1alpha1.DeletionPolicyDelete }))
+	}
+	return ids, cgs
+}
 
 // writeCallsFor counts the REST writes that named groupID.
 func writeCallsFor(groupID string) int {

@@ -86,9 +86,14 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 		}
 		cg = fresh
 	}
-	peers, err := r.peers(ctx, cg)
-	if err != nil {
-		return ctrl.Result{}, err
+	// Only an Enforce ChatGroup can be in conflict and only a discovered
+	// one can be redundant: an Observe one needs no peers.
+	var peers []imv1alpha1.ChatGroup
+	if enforced(cg) || discovered(cg) {
+		var err error
+		if peers, err = r.peers(ctx, cg); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if discovered(cg) && declaredPeer(peers) != nil {
 		// Someone declared this group: the discovered ChatGroup would
