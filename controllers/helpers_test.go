@@ -147,3 +147,23 @@ func bumpSeq(cg *imv1alpha1.ChatGroup, n int64) {
 }
 
 var _ = GinkgoWriter
+
+// resyncNow runs one resync once the manager's cache shows each of cgs
+// existing or not as the API server does: the resync plans its reads on
+// the cached status and drops a read planned on a copy that had not yet
+// seen the group created (it could undo a change recorded since), so a
+// resync right after waitSynced could read nothing for the group.
+func resyncNow(cgs ...*imv1alpha1.ChatGroup) {
+	GinkgoHelper()
+	for _, cg := range cgs {
+		want := fetch(cg).Status
+		Eventually(func(g Gomega) {
+			c := &imv1alpha1.ChatGroup{}
+			g.Expect(cached.Get(context.Background(), client.ObjectKeyFromObject(cg), c)).To(Succeed())
+			g.Expect(c.Status.GroupID).To(Equal(want.GroupID))
+			g.Expect(c.Status.Destroyed).To(Equal(want.Destroyed))
+		}).Should(Succeed())
+	}
+	_, err := resync.ResyncOnce(context.Background())
+	Expect(err).NotTo(HaveOccurred())
+}

@@ -1,7 +1,6 @@
 package controllers_test
 
 import (
-	"context"
 	"fmt"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -114,8 +113,7 @@ var _ = Describe("Group settings", func() {
 			cg := newChatGroup(ns, "e", id, func(s *imv1alpha1.ChatGroupSpec) { s.MuteAllMembers = ptr(false) })
 			waitSynced(cg)
 			Expect(fake.Admin().SetMuteAll(id, true)).To(Succeed())
-			_, err := resync.ResyncOnce(context.Background())
-			Expect(err).NotTo(HaveOccurred())
+			resyncNow(cg)
 			Eventually(func() string { g, _ := fake.Group(id); return g.MuteAllMember }, "20s").Should(Equal("Off"))
 			Expect(lastBody("modify_group_base_info", id)).To(Equal(map[string]any{"GroupId": id, "MuteAllMember": "Off"}))
 			Eventually(func() []string { return rec.events(cg, controllers.EventDriftCorrected) }, "20s").
@@ -132,8 +130,7 @@ var _ = Describe("Group settings", func() {
 			})
 			Eventually(getter(cg), "20s").Should(WithTransform(condition(imv1alpha1.ConditionUpToDate), Equal("True/InSync")))
 			Expect(fake.Admin().SetMuteAll(id, true)).To(Succeed())
-			_, err = resync.ResyncOnce(context.Background())
-			Expect(err).NotTo(HaveOccurred())
+			resyncNow(cg)
 			Eventually(getter(cg), "20s").Should(WithTransform(condition(imv1alpha1.ConditionUpToDate), Equal("False/Drifted")))
 			Expect(conditionMessage(fetch(cg), imv1alpha1.ConditionUpToDate)).To(ContainSubstring("muteAllMembers"))
 			Expect(fetch(cg).Status.MuteAllMembers).To(HaveValue(BeTrue()))
@@ -162,8 +159,7 @@ var _ = Describe("Group settings", func() {
 		update(cg, func(c *imv1alpha1.ChatGroup) { c.Spec.AppDefinedData = nil })
 		waitSynced(cg)
 		Expect(fake.Admin().ModifyInfo(id, timfake.InfoChange{AppDefinedData: map[string]string{"tier": "platinum"}})).To(Succeed())
-		_, err = resync.ResyncOnce(context.Background())
-		Expect(err).NotTo(HaveOccurred())
+		resyncNow(cg)
 		Eventually(func() map[string]string { return fetch(cg).Status.AppDefinedData }, "20s").
 			Should(HaveKeyWithValue("tier", "platinum"))
 		Expect(bodiesFor("modify_group_base_info", id)).To(HaveLen(1), "nothing pushed once no longer declared")
