@@ -53,6 +53,16 @@ type AttributeValue string
 // +kubebuilder:validation:XValidation:rule="bytes(self).size() <= 512",message="an appDefinedData value must be at most 512 bytes (UTF-8)"
 type AppDefinedValue string
 
+// AppReference names a ChatApp.
+type AppReference struct {
+	// name of the ChatApp.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+}
+
 // ChatGroupSpec declares a Tencent IM group. Every field after owner is
 // optional, and a field left unset is not managed: the operator never
 // touches what the spec does not mention.
@@ -64,7 +74,15 @@ type AppDefinedValue string
 // +kubebuilder:validation:XValidation:rule="!has(self.maxMemberCount) || self.maxMemberCount <= 6000 || (has(self.type) && self.type == 'Community')",message="maxMemberCount must be at most 6000 (100000 for a Community group)"
 // +kubebuilder:validation:XValidation:rule="!has(self.supportTopic) || (has(self.type) && self.type == 'Community')",message="supportTopic needs type Community"
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.supportTopic) == has(self.supportTopic)",message="supportTopic is set at creation and cannot be added or removed"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.appRef) == has(self.appRef)",message="appRef is set at creation and cannot be added or removed"
 type ChatGroupSpec struct {
+	// appRef names the ChatApp whose IM app holds the group. Unset: the
+	// operator's default app (its --sdkappid flag). It cannot be changed: the
+	// same group ID in another app is another group.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="appRef is immutable"
+	AppRef *AppReference `json:"appRef,omitempty"`
+
 	// groupID is the IM group ID. For a group the operator creates it is the
 	// custom ID passed to create_group; to adopt or observe an existing group,
 	// give its ID (for example "@TGS#2J4SZEAEL"). 1 to 48 bytes of printable

@@ -1,5 +1,6 @@
 // Package v1alpha1 contains the ChatGroup API: a Tencent Cloud IM group
-// declared (spec) and observed (status) as a Kubernetes resource.
+// declared (spec) and observed (status) as a Kubernetes resource, and
+// ChatApp, an IM app with its credentials that ChatGroups refer to.
 //
 // +kubebuilder:object:generate=true
 // +groupName=im.chatgroup.dev
@@ -25,7 +26,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &ChatGroup{}, &ChatGroupList{})
+	s.AddKnownTypes(GroupVersion, &ChatGroup{}, &ChatGroupList{}, &ChatApp{}, &ChatAppList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

@@ -90,7 +90,6 @@ type Client struct {
 	endpoint    string
 	appID       string
 	admin       string
-	secret      string
 	hc          *http.Client
 	lim         *rate.Limiter
 	maxRetries  int
@@ -190,7 +189,6 @@ func New(cfg Config) (*Client, error) {
 		endpoint:    strings.TrimRight(endpoint, "/"),
 		appID:       strconv.FormatUint(cfg.SDKAppID, 10),
 		admin:       admin,
-		secret:      cfg.SecretKey,
 		hc:          hc,
 		lim:         rate.NewLimiter(rate.Limit(qps), burst),
 		maxRetries:  retries,
@@ -466,12 +464,22 @@ func (c *Client) scrub(err error) error {
 	return &redactedError{msg: msg, cause: err}
 }
 
-// redact removes the secret key and any UserSig this client made from s.
+// SetSecretKey replaces the secret key without rebuilding the client (its
+// rate limiter and connections stay): the next call signs with the new key.
+// A rotated Secret takes effect this way without a restart.
+func (c *Client) SetSecretKey(key string) error {
+	if key == "" || strings.TrimSpace(key) != key {
+		return errors.New("tim: a secret key must be non-empty and without leading or trailing white space")
+	}
+	c.sigs.setKey(key)
+	return nil
+}
+
+// redact removes the secret keys and any UserSig this client made from s.
 func (c *Client) redact(s string) string {
 	if s == "" {
 		return s
 	}
-	s = strings.ReplaceAll(s, c.secret, "[redacted]")
 	for _, sig := range c.sigs.known() {
 		s = strings.ReplaceAll(s, sig, "[redacted]")
 		if q := url.QueryEscape(sig); q != sig {

@@ -465,3 +465,31 @@ func TestGetAppIDGroupListCursorAndArguments(t *testing.T) {
 		t.Fatalf("the maximum Limit with a type: %v", err)
 	}
 }
+
+// A rotated key takes effect on the next call, without a new client, and
+// neither key ever shows in an error.
+func TestSetSecretKeyRotatesWithoutRebuilding(t *testing.T) {
+	const oldKey = "old-key-0123456789abcdef0123456789"
+	h := newHarness(t, nil) // the backend knows only testSecret
+	c := h.client(t, func(cfg *Config) { cfg.SecretKey = oldKey; cfg.MaxRetries = -1 })
+	ctx := context.Background()
+
+	_, err := c.GetGroupAttr(ctx, "none")
+	if !IsCredentials(err) {
+		t.Fatalf("a call signed with a key the backend does not know: got %v, want a credentials error", err)
+	}
+	if strings.Contains(err.Error(), oldKey) {
+		t.Fatalf("the error shows the key: %v", err)
+	}
+	if err := c.SetSecretKey(testSecret); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetGroupAttr(ctx, "none"); IsCredentials(err) {
+		t.Fatalf("after SetSecretKey the call still fails on credentials: %v", err)
+	}
+	for _, bad := range []string{"", " padded "} {
+		if err := c.SetSecretKey(bad); err == nil {
+			t.Errorf("SetSecretKey(%q) was accepted", bad)
+		}
+	}
+}

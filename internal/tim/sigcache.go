@@ -27,6 +27,7 @@ type sigCache struct {
 	mu        sync.Mutex
 	sig       string
 	prev      string // kept for redaction after a refresh
+	prevKey   string // kept for redaction after a rotation
 	refreshAt time.Time
 	made      int
 }
@@ -73,11 +74,29 @@ func (s *sigCache) invalidate(sig string) {
 	}
 }
 
+// setKey replaces the secret key: the next call signs a new ticket with
+// it. The old key and ticket are kept for redaction, since a call signed
+// with them may still be answering.
+func (s *sigCache) setKey(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if key == s.key {
+		return
+	}
+	s.prevKey, s.key = s.key, key
+	if s.sig != "" {
+		s.prev = s.sig
+	}
+	s.sig = ""
+}
+
+// known returns the secrets that must never appear in an error: the
+// current and previous ticket and keys.
 func (s *sigCache) known() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, 2)
-	for _, v := range []string{s.sig, s.prev} {
+	out := make([]string, 0, 4)
+	for _, v := range []string{s.sig, s.prev, s.key, s.prevKey} {
 		if v != "" {
 			out = append(out, v)
 		}

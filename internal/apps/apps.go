@@ -1,0 +1,202 @@
+// Package apps is the operator's registry of the IM apps it serves: the
+// default app its flags define and one per ChatApp. The callback receiver
+// selects an app by a callback's SdkAppid and checks the Sign against that
+// app's tokens; the controller picks a ChatGroup's REST client and checks
+// that the ChatGroup's namespace may use the app. Both ask this registry, so
+// they cannot disagree about which app a ChatGroup or callback belongs to.
+//
+// Apps are values, replaced whole (copy on write): a rotated token or key
+// is a new App under the same name, and a reader holding the old one
+// finishes with it.
+package apps
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
+)
+
+// DefaultName is the default app's name (metrics, the destroy budget).
+const DefaultName = imv1alpha1.DefaultAppName
+
+// REST is the part of the IM REST client the controller uses; *tim.Client
+// implements it, tests wrap it.
+type REST interface {
+	GetGroupInfoFiltered(ctx context.Context, ids []string, filter *tim.ResponseFilter) ([]tim.GroupInfoResult, error)
+	GetGroupAttr(ctx context.Context, groupID string) (map[string]string, error)
+	CreateGroup(ctx context.Context, req tim.CreateGroupRequest) (string, error)
+	ModifyGroupBaseInfo(ctx context.Context, req tim.ModifyGroupBaseInfoRequest) error
+	ModifyGroupAttr(ctx context.Context, groupID string, attrs map[string]string) error
+	DeleteGroupAttr(ctx context.Context, groupID string, keys []string) error
+	DestroyGroup(ctx context.Context, groupID string) error
+}
+
+// App is one IM app as the operator serves it.
+type App struct {
+	// Name is DefaultName or the ChatApp's name.
+	Name     string
+	SDKAppID uint64
+	// Since orders apps that share an SDKAppID: the earlier one serves it,
+	// the later one is a duplicate. The default app has the zero time.
+	Since time.Time
+	// Tokens are the callback tokens accepted (current, then previous).
+	// None: the app's callbacks are refused, unless SkipAuth.
+	Tokens []string
+	// SkipAuth accepts the app's callbacks unsigned
+	// (--insecure-skip-callback-auth, for the default app only).
+	SkipAuth bool
+	// AllowedNamespaces may use the app; empty: every namespace.
+	AllowedNamespaces []string
+	// DiscoveryNamespace receives ChatGroups for undeclared groups; empty:
+	// discovery is off.
+	DiscoveryNamespace string
+	// Client makes the app's REST calls; nil when there is no secret key,
+	// and NoClient says why.
+	Client   REST
+	NoClient string
+	// ResyncInterval is how often the app's groups are read back; 0 means
+	// the controller's default.
+	ResyncInterval time.Duration
+}
+
+// Allows reports whether ChatGroups in namespace ns may use the app.
+func (a *App) Allows(ns string) bool {
+	return len(a.AllowedNamespaces) == 0 || slices.Contains(a.AllowedNamespaces, ns)
+}
+
+// Default reports the app the flags define.
+func (a *App) Default() bool { return a.Name == DefaultName }
+
+// Ref is the name a ChatGroup's appRef must carry to use a: empty for the
+// default app.
+func (a *App) Ref() string {
+	if a.Default() {
+		return ""
+	}
+	return a.Name
+}
+
+// NameOf is the app a ChatGroup belongs to: its appRef, or the default app.
+func NameOf(cg *imv1alpha1.ChatGroup) string {
+	if cg.Spec.AppRef != nil && cg.Spec.AppRef.Name != "" {
+		return cg.Spec.AppRef.Name
+	}
+	return DefaultName
+}
+
+// Registry holds the apps. It is safe for concurrent use; lookups take a
+// read lock only (one per callback).
+type Registry struct {
+	mu     sync.RWMutex
+	byName map[string]*App
+	// byID holds, per SDKAppID, the app that serves it (the earliest).
+	byID map[uint64]*App
+	// subscribers are told the name of every app set or deleted.
+	subscribers []func(name string)
+}
+
+// New returns an empty registry.
+func New() *Registry {
+	return &Registry{byName: map[string]*App{}, byID: map[uint64]*App{}}
+}
+
+// Subscribe calls fn (outside the lock) with the name of every app set or
+// deleted from now on: ChatGroups of that app need another look.
+func (r *Registry) Subscribe(fn func(name string)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.subscribers = append(r.subscribers, fn)
+}
+
+// Set adds or replaces the app named app.Name.
+func (r *Registry) Set(app App) {
+	a := app
+	a.Tokens = slices.Clone(app.Tokens)
+	a.AllowedNamespaces = slices.Clone(app.AllowedNamespaces)
+	r.mu.Lock()
+	r.byName[a.Name] = &a
+	r.rebuild()
+	subs := r.subscribers
+	r.mu.Unlock()
+	for _, fn := range subs {
+		fn(a.Name)
+	}
+}
+
+// Delete removes the app named name.
+func (r *Registry) Delete(name string) {
+	r.mu.Lock()
+	_, ok := r.byName[name]
+	delete(r.byName, name)
+	r.rebuild()
+	subs := r.subscribers
+	r.mu.Unlock()
+	if ok {
+		for _, fn := range subs {
+			fn(name)
+		}
+	}
+}
+
+// rebuild recomputes which app serves each SDKAppID. Callers hold mu.
+func (r *Registry) rebuild() {
+	byID := make(map[uint64]*App, len(r.byName))
+	for _, a := range r.byName {
+		if cur, ok := byID[a.SDKAppID]; !ok || first(a, cur) {
+			byID[a.SDKAppID] = a
+		}
+	}
+	r.byID = byID
+}
+
+// first orders two apps with one SDKAppID: the default app, then the
+// earlier, then the name.
+func first(a, b *App) bool {
+	if a.Default() != b.Default() {
+		return a.Default()
+	}
+	if !a.Since.Equal(b.Since) {
+		return a.Since.Before(b.Since)
+	}
+	return a.Name < b.Name
+}
+
+// BySDKAppID returns the app that serves id (never a duplicate).
+func (r *Registry) BySDKAppID(id uint64) (*App, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a, ok := r.byID[id]
+	return a, ok
+}
+
+// Lookup returns the app named name if it serves its SDKAppID; a
+// duplicate is reported through dup with the name of the app that does.
+func (r *Registry) Lookup(name string) (app *App, dupOf string, ok bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	a, found := r.byName[name]
+	if !found {
+		return nil, "", false
+	}
+	if w := r.byID[a.SDKAppID]; w != a {
+		return nil, w.Name, false
+	}
+	return a, "", true
+}
+
+// Serving returns the apps that serve their SDKAppID, by name.
+func (r *Registry) Serving() []*App {
+	r.mu.RLock()
+	out := make([]*App, 0, len(r.byID))
+	for _, a := range r.byID {
+		out = append(out, a)
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
