@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -88,6 +89,9 @@ func (o *controllerFlags) options(sdkAppID uint64) (controllers.Options, error) 
 	opts := controllers.Options{ResyncInterval: o.resyncInterval, NoIMMessage: noKeyMessage, MaxDestroysPerHour: o.maxDestroys}
 	if o.secretKey == "" {
 		return opts, nil
+	}
+	if sdkAppID == 0 {
+		return opts, errors.New("--secret-key-file is the default app's key, and there is no default app without --sdkappid")
 	}
 	c, err := tim.New(tim.Config{
 		Endpoint: o.imEndpoint, SDKAppID: sdkAppID, AdminIdentifier: o.adminIdentifier,

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/destroybudget"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupmetrics"
@@ -35,6 +37,7 @@ type options struct {
 	probeAddr   string
 	leaderElect bool
 	leaderNS    string
+	operatorNS  string
 	zap         zap.Options
 	webhook     webhookFlags    // the callback receiver's flags: webhook_flags.go
 	controller  controllerFlags // the ChatGroup controller's flags: controller_flags.go
@@ -54,6 +57,8 @@ func (o *options) bind(fs *flag.FlagSet) {
 		"Elect a leader so that only one replica pushes to IM and resyncs; every replica receives callbacks.")
 	fs.StringVar(&o.leaderNS, "leader-election-namespace", "",
 		"Namespace of the operator's Leases (leader election, the destroy budget); in a pod it defaults to the pod's namespace, outside one it is required with --leader-elect, and without it deletionPolicy Delete waits instead of destroying.")
+	fs.StringVar(&o.operatorNS, "operator-namespace", "",
+		"The operator's own namespace: ChatApps' credentials Secrets are read there (and only there), and its Leases live there. In a pod it defaults to the pod's namespace; outside one (tests, the demo) set it, or ChatApps cannot load their Secrets.")
 	// Stack traces on every error line bury the message an operator needs;
 	// --zap-stacktrace-level brings them back for debugging.
 	o.zap.StacktraceLevel = zapcore.PanicLevel
@@ -104,18 +109,19 @@ func run(args []string) error {
 		return err
 	}
 
+	opNS := operatorNamespace(opts.operatorNS, opts.leaderNS)
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                        scheme,
-		Cache:                         cacheconfig.Options(),
+		Cache:                         cacheconfig.Options(opNS),
 		Metrics:                       metricsOptions(opts.metricsAddr, opts.metricsSecure),
 		HealthProbeBindAddress:        opts.probeAddr,
 		LeaderElection:                opts.leaderElect,
 		LeaderElectionID:              "chatgroup-operator.im.chatgroup.dev",
-		LeaderElectionNamespace:       opts.leaderNS,
+		LeaderElectionNamespace:       cmp.Or(opts.leaderNS, opts.operatorNS),
 		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
@@ -132,12 +138,29 @@ func run(args []string) error {
 	// The receiver and the controller write ChatGroups through one object
 	// writer, so each starts from what the other just wrote.
 	objects := objwrite.New(mgr.GetClient(), mgr.GetAPIReader())
-	// The callback receiver runs on every replica and adds its own readyz check.
+	ctrlOpts, err := opts.controller.options(opts.webhook.opts.SDKAppID)
+	if err != nil {
+		return err
+	}
+	// One registry of apps for the receiver and the controller: the flags'
+	// app here, the ChatApps from the controller that loads them.
+	registry := apps.New()
 	webhookOpts := opts.webhook.options()
+	if app, ok := webhookOpts.DefaultApp(); ok {
+		app.Client, app.NoClient = ctrlOpts.IM, noKeyMessage
+		registry.Set(app)
+		if err := mgr.Add(watchCredentialFiles(registry, opts.webhook.tokenFile, opts.controller.secretKeyFile, ctrlOpts.IM)); err != nil {
+			return err
+		}
+	} else {
+		log.Info("no --sdkappid: there is no default app; ChatGroups need spec.appRef naming a ChatApp")
+	}
+	// The callback receiver runs on every replica and adds its own readyz check.
 	webhookOpts.Objects = objects
+	webhookOpts.Apps = registry
 	// The receivers count each other through Leases in the operator's
 	// namespace and share the status-write budget.
-	webhookOpts.Namespace = operatorNamespace(opts.leaderNS)
+	webhookOpts.Namespace = opNS
 	webhookOpts.Identity = os.Getenv("POD_NAME")
 	if _, err := webhookserver.Setup(mgr, webhookOpts); err != nil {
 		return fmt.Errorf("setting up the callback receiver: %w", err)
@@ -149,17 +172,18 @@ func run(args []string) error {
 	}
 
 	// The controller pushes and resyncs on the leader only.
-	ctrlOpts, err := opts.controller.options(opts.webhook.opts.SDKAppID)
-	if err != nil {
-		return err
-	}
 	ctrlOpts.Objects = objects
-	ctrlOpts.BudgetNamespace = operatorNamespace(opts.leaderNS)
+	ctrlOpts.Apps = registry
+	ctrlOpts.OperatorNamespace = opNS
+	ctrlOpts.BudgetNamespace = opNS
 	if ctrlOpts.BudgetNamespace == "" {
 		log.Info("WARNING: " + destroybudget.ErrNoNamespace.Error() + ": deletionPolicy Delete waits instead of destroying groups")
 	}
-	if ctrlOpts.IM == nil {
+	if ctrlOpts.IM == nil && opts.webhook.opts.SDKAppID != 0 {
 		log.Info("WARNING: " + noKeyMessage)
+	}
+	if opNS == "" {
+		log.Info("WARNING: the operator's namespace is unknown (--operator-namespace): ChatApps cannot read their credentials Secrets")
 	}
 	if _, _, err := controllers.Setup(mgr, ctrlOpts); err != nil {
 		return fmt.Errorf("setting up the ChatGroup controller: %w", err)
@@ -170,12 +194,13 @@ func run(args []string) error {
 }
 
 // operatorNamespace is the namespace holding the operator's own records
-// (the destroy-budget Lease): --leader-election-namespace, else the pod's
+// (ChatApps' Secrets, the destroy-budget and receiver Leases):
+// --operator-namespace, else --leader-election-namespace, else the pod's
 // namespace from POD_NAMESPACE (the chart's downward API) or the service
 // account, else "" (outside a cluster).
-func operatorNamespace(leaderNS string) string {
-	if leaderNS != "" {
-		return leaderNS
+func operatorNamespace(operatorNS, leaderNS string) string {
+	if ns := cmp.Or(operatorNS, leaderNS); ns != "" {
+		return ns
 	}
 	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
 		return ns

@@ -40,7 +40,7 @@ var webhookFlagNames = map[string]string{
 func (o *webhookFlags) bind(fs *flag.FlagSet) {
 	w := &o.opts
 	fs.Uint64Var(&w.SDKAppID, "sdkappid", 0,
-		"The app's SDKAppID (required); callbacks whose SdkAppid differs are refused.")
+		"The default app's SDKAppID: the app of every ChatGroup without spec.appRef. Optional: without it only ChatApps are served.")
 	fs.StringVar(&o.tokenFile, "callback-token-file", "",
 		"File holding the callback authentication token (required unless --insecure-skip-callback-auth).")
 	fs.BoolVar(&w.InsecureSkipAuth, "insecure-skip-callback-auth", false,

@@ -25,7 +25,9 @@ func TestWebhookFlagValidation(t *testing.T) {
 		wantErr string // substring; "" means valid
 	}{
 		{"minimal", []string{"--sdkappid=1400000000", tok}, ""},
-		{"missing sdkappid", []string{tok}, "--sdkappid"},
+		{"no default app: only ChatApps", nil, ""},
+		{"token without sdkappid", []string{tok}, "--sdkappid"},
+		{"insecure opt-out without sdkappid", []string{"--insecure-skip-callback-auth"}, "--sdkappid"},
 		{"zero sdkappid", []string{"--sdkappid=0", tok}, "--sdkappid"},
 		{"sdkappid not a number", []string{"--sdkappid=abc"}, "sdkappid"},
 		{"negative sdkappid", []string{"--sdkappid=-1"}, "sdkappid"},

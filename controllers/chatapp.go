@@ -9,3 +9,375 @@ package controllers
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatapps,verbs=get;list;watch
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatapps/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",namespace=chatgroup-operator-system,resources=secrets,verbs=get;list;watch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/timmetrics"
+)
+
+// verifyProbeGroup is the group the credentials check asks about. IM
+// answers a get_group_info for a group that does not exist with a per-group
+// error inside a successful answer, so the call proves the UserSig and the
+// admin account without touching any real group.
+const verifyProbeGroup = "@chatgroup-operator-credentials-check"
+
+// verifyCredentials is the cheap REST call that tells whether IM accepts a
+// ChatApp's credentials: one get_group_info, whatever it finds.
+func verifyCredentials(ctx context.Context, c IM) error {
+	_, err := c.GetGroupInfoFiltered(ctx, []string{verifyProbeGroup}, infoFilter(nil))
+	return err
+}
+
+// appReconciler loads ChatApps into the registry. It runs on every replica,
+// since every replica's receiver routes callbacks by the registry; only
+// the leader calls IM to verify credentials and writes ChatApp status.
+type appReconciler struct {
+	client  client.Client
+	reg     *apps.Registry
+	opts    Options
+	elected <-chan struct{}
+
+	mu sync.Mutex
+	// clients are the apps' REST clients, kept across reconciles so that a
+	// rotated key keeps the rate limiter and connections (SetSecretKey).
+	clients map[string]appClient
+	// verified is, per app, the fingerprint of the credentials last checked
+	// with IM and the result: a wrong key costs one call per change of the
+	// Secret or spec, not one per reconcile.
+	verified map[string]verification
+}
+
+type appClient struct {
+	where  clientTarget
+	client *tim.Client
+}
+
+// clientTarget is where and how a client calls: a change rebuilds it, a
+// new key alone does not.
+type clientTarget struct {
+	endpoint, admin string
+	sdkAppID        uint64
+	qps             float64
+}
+
+type verification struct {
+	fingerprint string
+	err         error
+}
+
+// setupApps adds the ChatApp controller and, on the leader, the pass that
+// looks at every ChatApp once this replica leads (status is written by the
+// leader only, so a new leader brings it up to date).
+func setupApps(mgr ctrl.Manager, r *Reconciler) error {
+	ar := &appReconciler{client: mgr.GetClient(), reg: r.apps, opts: r.opts, elected: mgr.Elected(),
+		clients: map[string]appClient{}, verified: map[string]verification{}}
+	onLead := make(chan event.TypedGenericEvent[*imv1alpha1.ChatApp])
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("chatapp").
+		For(&imv1alpha1.ChatApp{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// The groups count: a ChatGroup appearing or going.
+		Watches(&imv1alpha1.ChatGroup{}, handler.EnqueueRequestsFromMapFunc(appOfChatGroup),
+			builder.WithPredicates(predicate.Funcs{
+				UpdateFunc: func(event.UpdateEvent) bool { return false },
+			})).
+		WatchesRawSource(source.Channel(onLead, &handler.TypedEnqueueRequestForObject[*imv1alpha1.ChatApp]{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 1, NeedLeaderElection: ptr.To(false)})
+	if r.opts.OperatorNamespace != "" {
+		b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(ar.appsOfSecret),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				return o.GetNamespace() == r.opts.OperatorNamespace
+			})))
+	}
+	if err := b.Complete(ar); err != nil {
+		return err
+	}
+	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-mgr.Elected()
+		var list imv1alpha1.ChatAppList
+		if err := mgr.GetClient().List(ctx, &list); err != nil {
+			return fmt.Errorf("listing ChatApps on election: %w", err)
+		}
+		for i := range list.Items {
+			select {
+			case onLead <- event.TypedGenericEvent[*imv1alpha1.ChatApp]{Object: &list.Items[i]}:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		<-ctx.Done()
+		return nil
+	}))
+}
+
+func appOfChatGroup(_ context.Context, o client.Object) []reconcile.Request {
+	cg, ok := o.(*imv1alpha1.ChatGroup)
+	if !ok || cg.Spec.AppRef == nil || cg.Spec.AppRef.Name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: cg.Spec.AppRef.Name}}}
+}
+
+// appsOfSecret maps a Secret to the ChatApps that name it.
+func (a *appReconciler) appsOfSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list imv1alpha1.ChatAppList
+	if err := a.client.List(ctx, &list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing ChatApps for a changed Secret")
+		return nil
+	}
+	var out []reconcile.Request
+	for _, app := range list.Items {
+		if app.Spec.CredentialsSecretRef.Name == o.GetName() {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: app.Name}})
+		}
+	}
+	return out
+}
+
+func (a *appReconciler) leader() bool {
+	select {
+	case <-a.elected:
+		return true
+	default:
+		return false
+	}
+}
+
+// loaded is what a ChatApp and its Secret gave: the app as served, and the
+// Ready condition before the credentials check.
+type loaded struct {
+	app apps.App
+	// problem is the Ready False condition of an app that cannot work
+	// fully; nil: the credentials are complete and can be checked.
+	problem *metav1.Condition
+	// fingerprint identifies the credentials and where they are sent.
+	fingerprint string
+}
+
+// Reconcile implements reconcile.Reconciler for ChatApps.
+func (a *appReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ca := &imv1alpha1.ChatApp{}
+	if err := a.client.Get(ctx, req.NamespacedName, ca); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Its ChatGroups report AppNotFound; nothing is destroyed.
+			a.reg.Delete(req.Name)
+			a.mu.Lock()
+			delete(a.clients, req.Name)
+			delete(a.verified, req.Name)
+			a.mu.Unlock()
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !ca.DeletionTimestamp.IsZero() {
+		a.reg.Delete(ca.Name)
+		return ctrl.Result{}, nil
+	}
+	l, err := a.load(ctx, ca)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	a.reg.Set(l.app)
+	if !a.leader() {
+		return ctrl.Result{}, nil
+	}
+	ready := l.problem
+	if _, dupOf, ok := a.reg.Lookup(ca.Name); !ok && dupOf != "" {
+		c := cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonDuplicateApp,
+			fmt.Sprintf("SDKAppID %d is already served by %s; this ChatApp gets no callbacks and no ChatGroup can use it", ca.Spec.SDKAppID, appLabel(dupOf)))
+		ready = &c
+	}
+	var retry error
+	if ready == nil {
+		c, err := a.verify(ctx, ca.Name, l)
+		ready, retry = &c, err
+	}
+	if err := a.writeStatus(ctx, ca, *ready); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{}, retry
+}
+
+// appLabel names an app in a message.
+func appLabel(name string) string {
+	if name == apps.DefaultName {
+		return "the operator's default app (--sdkappid)"
+	}
+	return "ChatApp " + name
+}
+
+// load reads the ChatApp's Secret and builds the app as served.
+func (a *appReconciler) load(ctx context.Context, ca *imv1alpha1.ChatApp) (loaded, error) {
+	s := &ca.Spec
+	l := loaded{app: apps.App{
+		Name: ca.Name, SDKAppID: uint64(max(s.SDKAppID, 0)), Since: ca.CreationTimestamp.Time,
+		AllowedNamespaces: s.AllowedNamespaces, DiscoveryNamespace: s.Discovery.Namespace,
+		ResyncInterval: s.ResyncInterval.Duration,
+	}}
+	fail := func(reason, msg string) (loaded, error) {
+		c := cond(imv1alpha1.ConditionReady, false, reason, msg)
+		l.problem = &c
+		if l.app.NoClient == "" {
+			l.app.NoClient = "ChatApp " + ca.Name + ": " + msg
+		}
+		return l, nil
+	}
+	ref := types.NamespacedName{Namespace: a.opts.OperatorNamespace, Name: s.CredentialsSecretRef.Name}
+	if ref.Namespace == "" {
+		return fail(imv1alpha1.ReasonSecretNotFound, "the operator does not know its own namespace (--operator-namespace), where credentials Secrets are read")
+	}
+	sec := &corev1.Secret{}
+	if err := a.client.Get(ctx, ref, sec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fail(imv1alpha1.ReasonSecretNotFound, fmt.Sprintf("Secret %s not found in the operator's namespace", ref))
+		}
+		return l, fmt.Errorf("reading Secret %s: %w", ref, err)
+	}
+	key := strings.TrimSpace(string(sec.Data[imv1alpha1.SecretKeySecretKey]))
+	for _, k := range []string{imv1alpha1.SecretKeyCallbackToken, imv1alpha1.SecretKeyPreviousCallbackToken} {
+		if t := strings.TrimRight(string(sec.Data[k]), "\r\n"); t != "" {
+			l.app.Tokens = append(l.app.Tokens, t)
+		}
+	}
+	var missing []string
+	if key == "" {
+		missing = append(missing, imv1alpha1.SecretKeySecretKey+" (REST calls)")
+	}
+	if strings.TrimRight(string(sec.Data[imv1alpha1.SecretKeyCallbackToken]), "\r\n") == "" {
+		// A previous token alone is not enough: it is the one being retired.
+		l.app.Tokens = nil
+		missing = append(missing, imv1alpha1.SecretKeyCallbackToken+" (callbacks are refused)")
+	}
+	check := tim.ValidateEndpoint
+	if a.opts.InsecureHTTP {
+		check = tim.ValidateInsecureEndpoint
+	}
+	if err := check(s.Endpoint); err != nil {
+		return fail(imv1alpha1.ReasonEndpointInvalid, fmt.Sprintf("spec.endpoint: %v", err))
+	}
+	if key != "" {
+		c, err := a.clientFor(ca, key)
+		if err != nil {
+			return fail(imv1alpha1.ReasonSecretInvalid, fmt.Sprintf("Secret %s: %v", ref, err))
+		}
+		l.app.Client = c
+		sum := sha256.Sum256([]byte(strings.Join([]string{key, s.Endpoint, s.AdminIdentifier, fmt.Sprint(s.SDKAppID)}, "\x00")))
+		l.fingerprint = hex.EncodeToString(sum[:])
+	} else {
+		l.app.NoClient = fmt.Sprintf("ChatApp %s: Secret %s has no %s", ca.Name, ref, imv1alpha1.SecretKeySecretKey)
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return fail(imv1alpha1.ReasonSecretInvalid, fmt.Sprintf("Secret %s: missing or empty: %s", ref, strings.Join(missing, ", ")))
+	}
+	return l, nil
+}
+
+// clientFor returns the app's REST client for key: the one it has, with
+// the key rotated in place, unless where or how it calls changed.
+func (a *appReconciler) clientFor(ca *imv1alpha1.ChatApp, key string) (*tim.Client, error) {
+	cfg := tim.Config{
+		Endpoint: ca.Spec.Endpoint, SDKAppID: uint64(max(ca.Spec.SDKAppID, 0)), AdminIdentifier: ca.Spec.AdminIdentifier,
+		QPS: float64(ca.Spec.QPS), InsecureHTTP: a.opts.InsecureHTTP, Observer: timmetrics.Observer{App: ca.Name},
+	}
+	where := clientTarget{endpoint: cfg.Endpoint, admin: cfg.AdminIdentifier, sdkAppID: cfg.SDKAppID, qps: cfg.QPS}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur, ok := a.clients[ca.Name]; ok && cur.where == where {
+		return cur.client, cur.client.SetSecretKey(key)
+	}
+	cfg.SecretKey = key
+	c, err := tim.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.clients[ca.Name] = appClient{where: where, client: c}
+	return c, nil
+}
+
+// verify checks the credentials with IM once per fingerprint. A transient
+// failure (network, rate limit) is returned for a retry with backoff; a
+// refusal is remembered until the Secret or spec changes.
+func (a *appReconciler) verify(ctx context.Context, name string, l loaded) (metav1.Condition, error) {
+	a.mu.Lock()
+	v, ok := a.verified[name]
+	a.mu.Unlock()
+	if !ok || v.fingerprint != l.fingerprint {
+		vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := a.opts.VerifyCredentials(vctx, l.app.Client)
+		cancel()
+		if err != nil && !tim.IsCredentials(err) {
+			c := cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonReconcileError,
+				"checking the credentials with IM failed; retrying: "+err.Error())
+			return c, err
+		}
+		v = verification{fingerprint: l.fingerprint, err: err}
+		a.mu.Lock()
+		a.verified[name] = v
+		a.mu.Unlock()
+	}
+	if v.err != nil {
+		return cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonCredentialsInvalid,
+			"IM refused the credentials (fix the Secret's secretKey or spec.adminIdentifier; checked again when either changes): "+v.err.Error()), nil
+	}
+	return cond(imv1alpha1.ConditionReady, true, imv1alpha1.ReasonAvailable, "the credentials are loaded and IM accepts them"), nil
+}
+
+// writeStatus writes the ChatApp's status when it differs.
+func (a *appReconciler) writeStatus(ctx context.Context, ca *imv1alpha1.ChatApp, ready metav1.Condition) error {
+	var list imv1alpha1.ChatGroupList
+	if err := a.client.List(ctx, &list, client.MatchingFields{appIndex: ca.Name}); err != nil {
+		return fmt.Errorf("counting the ChatGroups of ChatApp %s: %w", ca.Name, err)
+	}
+	next := ca.DeepCopy()
+	next.Status.ObservedGeneration = ca.Generation
+	next.Status.Groups = int32(min(len(list.Items), 1<<31-1))
+	ready.ObservedGeneration = ca.Generation
+	meta.SetStatusCondition(&next.Status.Conditions, ready)
+	if equalAppStatus(&ca.Status, &next.Status) {
+		return nil
+	}
+	if err := a.client.Status().Patch(ctx, next, client.MergeFrom(ca)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	return nil
+}
+
+func equalAppStatus(a, b *imv1alpha1.ChatAppStatus) bool {
+	if a.ObservedGeneration != b.ObservedGeneration || a.Groups != b.Groups || len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i := range a.Conditions {
+		x, y := a.Conditions[i], b.Conditions[i]
+		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message || x.ObservedGeneration != y.ObservedGeneration {
+			return false
+		}
+	}
+	return true
+}

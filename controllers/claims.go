@@ -13,14 +13,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 )
 
-// groupIDIndex indexes the cached ChatGroups by spec.groupID: the
-// ChatGroups of one group are a claim's peers.
-const groupIDIndex = "spec.groupID"
+// groupIndex indexes the cached ChatGroups by their group: app and
+// spec.groupID (the same ID in two apps is two groups). The ChatGroups of
+// one group are a claim's peers.
+const groupIndex = "app+spec.groupID"
 
-func indexGroupID(o client.Object) []string {
-	return []string{o.(*imv1alpha1.ChatGroup).Spec.GroupID}
+func indexGroup(o client.Object) []string {
+	return []string{groupIndexKey(o.(*imv1alpha1.ChatGroup))}
+}
+
+func groupIndexKey(cg *imv1alpha1.ChatGroup) string {
+	return apps.NameOf(cg) + "/" + cg.Spec.GroupID
 }
 
 // Two Enforce ChatGroups managing one group would undo each other's pushes
@@ -29,7 +35,8 @@ func indexGroupID(o client.Object) []string {
 // creationTimestamp, then namespace/name, which every replica and every
 // restart reads the same, so ownership never depends on which reconcile
 // ran first. Observe ChatGroups claim nothing: they watch beside the owner.
-// (The group's app is part of the claim once ChatGroups name an app.)
+// A claim is on a group of one app: the same ID in another app is another
+// group.
 
 // claimsFirst orders two claims on one group: the older claim wins.
 func claimsFirst(a, b *imv1alpha1.ChatGroup) bool {
@@ -47,7 +54,7 @@ func claimsFirst(a, b *imv1alpha1.ChatGroup) bool {
 // an Enforce ChatGroup): read them, never modify them.
 func (r *Reconciler) peers(ctx context.Context, cg *imv1alpha1.ChatGroup) ([]imv1alpha1.ChatGroup, error) {
 	var list imv1alpha1.ChatGroupList
-	if err := r.client.List(ctx, &list, client.MatchingFields{groupIDIndex: cg.Spec.GroupID}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.client.List(ctx, &list, client.MatchingFields{groupIndex: groupIndexKey(cg)}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing the ChatGroups of group %s: %w", cg.Spec.GroupID, err)
 	}
 	out := list.Items[:0]

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
@@ -75,8 +76,9 @@ func (r *Reconciler) finalize(ctx context.Context, cg *imv1alpha1.ChatGroup) (ct
 	if !wantsFinalizer(cg) {
 		return ctrl.Result{}, r.setFinalizer(ctx, cg, false)
 	}
+	appName := apps.NameOf(cg)
 	release := func(why string) (ctrl.Result, error) {
-		destroysTotal.WithLabelValues(r.opts.App, destroyOutcomeSkipped).Inc()
+		destroysTotal.WithLabelValues(appName, destroyOutcomeSkipped).Inc()
 		r.rec.Eventf(cg, nil, corev1.EventTypeWarning, EventDestroySkipped, "Release",
 			"released IM group %s without destroying it: %s", cg.Spec.GroupID, why)
 		return ctrl.Result{}, r.setFinalizer(ctx, cg, false)
@@ -92,6 +94,20 @@ func (r *Reconciler) finalize(ctx context.Context, cg *imv1alpha1.ChatGroup) (ct
 			"deletion waits: the "+imv1alpha1.AnnotationPaused+" annotation stops every REST call, destroy_group included; remove it to destroy the group, or set deletionPolicy Orphan to release it")
 		return ctrl.Result{}, r.writeFailure(ctx, cg, &c, nil)
 	}
+	app, noApp := r.appOf(cg)
+	if noApp != nil {
+		if noApp.Reason == imv1alpha1.ReasonAppNotAllowed {
+			// The app was never this namespace's to use: its group is
+			// not this ChatGroup's to destroy.
+			return release(noApp.Message)
+		}
+		// The app may come back (a ChatApp re-applied): wait for it
+		// rather than forget a group that deletionPolicy Delete owns.
+		c := *noApp
+		c.Type = imv1alpha1.ConditionSynced
+		c.Message = "deletion waits: " + c.Message + "; set deletionPolicy Orphan to delete without destroying"
+		return ctrl.Result{}, r.writeFailure(ctx, cg, &c, nil)
+	}
 	if why, err := r.releaseReason(ctx, cg); err != nil || why != "" {
 		if err != nil {
 			return ctrl.Result{}, err
@@ -100,18 +116,18 @@ func (r *Reconciler) finalize(ctx context.Context, cg *imv1alpha1.ChatGroup) (ct
 	}
 	key := client.ObjectKeyFromObject(cg)
 	now := r.opts.Now()
-	if r.im == nil {
+	if app.Client == nil {
 		c := cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonCredentialsInvalid,
-			"cannot destroy the group: "+r.opts.NoIMMessage+"; set deletionPolicy Orphan to delete without destroying")
+			"cannot destroy the group: "+app.NoClientReason()+"; set deletionPolicy Orphan to delete without destroying")
 		return ctrl.Result{}, r.writeFailure(ctx, cg, &c, nil)
 	}
 	if wait := r.holds.active(key, cg.Generation, false, now); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	if res, waiting, err := r.takeDestroy(ctx, cg); waiting || err != nil {
+	if res, waiting, err := r.takeDestroy(ctx, cg, appName); waiting || err != nil {
 		return res, err
 	}
-	err := r.im.DestroyGroup(ctx, cg.Spec.GroupID)
+	err := app.Client.DestroyGroup(ctx, cg.Spec.GroupID)
 	if err != nil && !tim.IsNotFound(err) {
 		fl := r.classify(key, err)
 		r.holds.set(key, cg.Generation, fl, now)
@@ -124,7 +140,7 @@ func (r *Reconciler) finalize(ctx context.Context, cg *imv1alpha1.ChatGroup) (ct
 		return ctrl.Result{RequeueAfter: fl.hold}, nil
 	}
 	r.holds.forget(key)
-	destroysTotal.WithLabelValues(r.opts.App, destroyOutcomeDestroyed).Inc()
+	destroysTotal.WithLabelValues(appName, destroyOutcomeDestroyed).Inc()
 	// Only a destroy that did something is an Event: a retry after a
 	// failed finalizer removal finds the group gone.
 	if err == nil {
@@ -170,8 +186,8 @@ func (r *Reconciler) releaseReason(ctx context.Context, cg *imv1alpha1.ChatGroup
 // takeDestroy takes one destroy from the app's budget. waiting: the budget
 // is spent (or cannot be kept), the deletion waits with Synced False
 // DestroyDeferred and is retried when a slot frees.
-func (r *Reconciler) takeDestroy(ctx context.Context, cg *imv1alpha1.ChatGroup) (res ctrl.Result, waiting bool, err error) {
-	ok, wait, err := r.budget.Take(ctx, r.opts.App)
+func (r *Reconciler) takeDestroy(ctx context.Context, cg *imv1alpha1.ChatGroup, app string) (res ctrl.Result, waiting bool, err error) {
+	ok, wait, err := r.budget.Take(ctx, app)
 	if ok {
 		return ctrl.Result{}, false, nil
 	}
@@ -187,7 +203,7 @@ func (r *Reconciler) takeDestroy(ctx context.Context, cg *imv1alpha1.ChatGroup) 
 	c := cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonDestroyDeferred, msg)
 	prev := meta.FindStatusCondition(cg.Status.Conditions, imv1alpha1.ConditionSynced)
 	if prev == nil || prev.Reason != imv1alpha1.ReasonDestroyDeferred {
-		destroysTotal.WithLabelValues(r.opts.App, destroyOutcomeDeferred).Inc()
+		destroysTotal.WithLabelValues(app, destroyOutcomeDeferred).Inc()
 		r.rec.Eventf(cg, nil, corev1.EventTypeWarning, EventDestroyDeferred, "Destroy", "%s", msg)
 	}
 	if werr := r.writeFailure(ctx, cg, &c, nil); werr != nil {

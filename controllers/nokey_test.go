@@ -33,7 +33,7 @@ func TestNoCredentialsReportsCredentialsInvalid(t *testing.T) {
 		Spec:       imv1alpha1.ChatGroupSpec{GroupID: "g1", Name: ptrTo("n")},
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(cg).WithStatusSubresource(cg).
-		WithIndex(&imv1alpha1.ChatGroup{}, groupIDIndex, indexGroupID).Build()
+		WithIndex(&imv1alpha1.ChatGroup{}, groupIndex, indexGroup).Build()
 	rec := &nopRecorder{}
 	opts := Options{NoIMMessage: "--secret-key-file is not set"}
 	opts.defaults()

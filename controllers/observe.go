@@ -34,10 +34,10 @@ func wantAttrs(cg *imv1alpha1.ChatGroup) bool {
 
 // read observes one group: get_group_info, plus get_group_attr where
 // attributes matter. A missing group is an observation, not an error.
-func (r *Reconciler) read(ctx context.Context, cg *imv1alpha1.ChatGroup) (observation, error) {
+func (r *Reconciler) read(ctx context.Context, im IM, cg *imv1alpha1.ChatGroup) (observation, error) {
 	obs := observation{At: r.opts.Now()}
 	keys := appDataKeys(cg)
-	res, err := r.im.GetGroupInfoFiltered(ctx, []string{cg.Spec.GroupID}, infoFilter(keys))
+	res, err := im.GetGroupInfoFiltered(ctx, []string{cg.Spec.GroupID}, infoFilter(keys))
 	if err != nil {
 		return obs, err
 	}
@@ -52,7 +52,7 @@ func (r *Reconciler) read(ctx context.Context, cg *imv1alpha1.ChatGroup) (observ
 	}
 	found(&obs, res[0].GroupInfo, keys)
 	if wantAttrs(cg) {
-		attrs, err := r.im.GetGroupAttr(ctx, cg.Spec.GroupID)
+		attrs, err := im.GetGroupAttr(ctx, cg.Spec.GroupID)
 		if err != nil {
 			if tim.IsNotFound(err) {
 				return observation{At: obs.At}, nil

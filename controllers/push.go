@@ -24,12 +24,12 @@ import (
 // bringing back a group someone disbanded on purpose would fight them, and
 // a resync would do it behind their back. Until then it reports Ready False
 // GroupDestroyed.
-func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f *facts, userTriggered bool) error {
+func (r *Reconciler) push(ctx context.Context, im IM, cg, view *imv1alpha1.ChatGroup, f *facts, userTriggered bool) error {
 	created := false
 	switch stateOf(view) {
 	case stateExists:
 	case stateMissing:
-		if err := r.create(ctx, cg, view, f); err != nil {
+		if err := r.create(ctx, im, cg, view, f); err != nil {
 			return err
 		}
 		created = true
@@ -37,7 +37,7 @@ func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f
 		if !userTriggered {
 			return nil
 		}
-		if err := r.create(ctx, cg, view, f); err != nil {
+		if err := r.create(ctx, im, cg, view, f); err != nil {
 			return err
 		}
 		created = true
@@ -73,7 +73,7 @@ func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f
 			Notification: info.Notification, FaceURL: info.FaceURL,
 		}
 		settingsRequest(&req, settings)
-		if err := r.im.ModifyGroupBaseInfo(ctx, req); err != nil {
+		if err := im.ModifyGroupBaseInfo(ctx, req); err != nil {
 			return r.pushFailed(view, f, err)
 		}
 		f.add(view, func(cg *imv1alpha1.ChatGroup) {
@@ -87,10 +87,10 @@ func (r *Reconciler) push(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f
 		// Delete first: at IM's limits (16 keys, 16,000 bytes) upserting
 		// the new keys before the old ones are gone is refused (10047,
 		// 10048), and then no valid spec could replace a full map.
-		if err := r.im.DeleteGroupAttr(ctx, id, attrs.remove); err != nil {
+		if err := im.DeleteGroupAttr(ctx, id, attrs.remove); err != nil {
 			return r.pushFailed(view, f, err)
 		}
-		if err := r.im.ModifyGroupAttr(ctx, id, attrs.upsert); err != nil {
+		if err := im.ModifyGroupAttr(ctx, id, attrs.upsert); err != nil {
 			return r.pushFailed(view, f, err)
 		}
 		want := specAttrs(&cg.Spec)
@@ -126,7 +126,7 @@ func (r *Reconciler) pushFailed(view *imv1alpha1.ChatGroup, f *facts, err error)
 
 // create calls create_group with the custom group ID; if IM says the ID is
 // taken, the existing group is adopted and read back.
-func (r *Reconciler) create(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f *facts) error {
+func (r *Reconciler) create(ctx context.Context, im IM, cg, view *imv1alpha1.ChatGroup, f *facts) error {
 	s := &cg.Spec
 	req := tim.CreateGroupRequest{
 		Type:         string(s.Type),
@@ -162,14 +162,14 @@ func (r *Reconciler) create(ctx context.Context, cg, view *imv1alpha1.ChatGroup,
 		req.SupportTopic = 1
 	}
 	at := r.opts.Now().UnixMilli()
-	_, err := r.im.CreateGroup(ctx, req)
+	_, err := im.CreateGroup(ctx, req)
 	switch {
 	case err == nil:
 		f.add(view, func(cg *imv1alpha1.ChatGroup) { recordCreated(&cg.Status, req, at) })
 		r.rec.Eventf(cg, nil, corev1.EventTypeNormal, EventCreated, "Create", "created IM group %s (%s)", req.GroupID, req.Type)
 		return nil
 	case tim.IsAlreadyExists(err):
-		obs, rerr := r.read(ctx, view)
+		obs, rerr := r.read(ctx, im, view)
 		if rerr != nil {
 			return rerr
 		}

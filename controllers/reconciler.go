@@ -15,6 +15,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,13 +26,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/destroybudget"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
-	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
-	"github.com/chatgroup-operator/chatgroup-operator/internal/timmetrics"
 )
 
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups,verbs=get;list;watch;update;patch
@@ -42,16 +43,8 @@ import (
 // +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get,resourceNames=chatgroups.im.chatgroup.dev
 
 // IM is the part of the IM REST client the controller uses; *tim.Client
-// implements it.
-type IM interface {
-	GetGroupInfoFiltered(ctx context.Context, ids []string, filter *tim.ResponseFilter) ([]tim.GroupInfoResult, error)
-	GetGroupAttr(ctx context.Context, groupID string) (map[string]string, error)
-	CreateGroup(ctx context.Context, req tim.CreateGroupRequest) (string, error)
-	ModifyGroupBaseInfo(ctx context.Context, req tim.ModifyGroupBaseInfoRequest) error
-	ModifyGroupAttr(ctx context.Context, groupID string, attrs map[string]string) error
-	DeleteGroupAttr(ctx context.Context, groupID string, keys []string) error
-	DestroyGroup(ctx context.Context, groupID string) error
-}
+// implements it. Its one definition is apps.REST, the registry's.
+type IM = apps.REST
 
 // EventRecorder is the events.k8s.io recorder the manager hands out
 // (mgr.GetEventRecorder); tests wrap it to count Events.
@@ -62,12 +55,30 @@ type EventRecorder interface {
 // Options configure the controller and the resync. Zero values take the
 // defaults below.
 type Options struct {
-	// IM is the REST client. Nil means no credentials (--secret-key-file
-	// not set): no REST call is made, ChatGroups report Synced False
-	// CredentialsInvalid with NoIMMessage, and the resync is off.
+	// Apps is the registry of served apps, shared with the receiver and
+	// fed by the flags (main) and the ChatApp controller. Nil: one of the
+	// controller's own holding the default app with IM and NoIMMessage,
+	// unless NoDefaultApp.
+	Apps *apps.Registry
+	// IM is the default app's REST client when Apps is nil. Nil means no
+	// credentials (--secret-key-file not set): no REST call is made,
+	// ChatGroups report Synced False CredentialsInvalid with NoIMMessage,
+	// and the default app's resync is off.
 	IM IM
 	// NoIMMessage explains a nil IM in the Synced condition.
 	NoIMMessage string
+	// NoDefaultApp: with Apps nil, the registry has no default app.
+	NoDefaultApp bool
+	// OperatorNamespace holds the ChatApps' credentials Secrets; empty:
+	// ChatApps cannot be loaded (they report SecretNotFound).
+	OperatorNamespace string
+	// InsecureHTTP lets ChatApps use a plain http:// endpoint on any host
+	// (--im-insecure-http); otherwise only on loopback.
+	InsecureHTTP bool
+	// VerifyCredentials makes the cheap REST call that tells whether IM
+	// accepts a ChatApp's credentials; nil: a get_group_info of a group
+	// that need not exist (see verifyCredentials).
+	VerifyCredentials func(ctx context.Context, c IM) error
 	// ResyncInterval is the period of the full read-back; ResyncJitter the
 	// fraction (0..1) it varies by, so replicas restarted together spread.
 	ResyncInterval time.Duration
@@ -103,8 +114,6 @@ type Options struct {
 	// BudgetNamespace holds the destroy-budget Lease (the operator's own
 	// namespace). Empty: no destroy_group is made (fail closed).
 	BudgetNamespace string
-	// App names the IM app in metrics and the budget Lease.
-	App string
 }
 
 // Defaults for Options.
@@ -155,8 +164,14 @@ func (o *Options) defaults() {
 	if o.DestroyWindow <= 0 {
 		o.DestroyWindow = destroybudget.DefaultWindow
 	}
-	if o.App == "" {
-		o.App = timmetrics.DefaultApp
+	if o.Apps == nil {
+		o.Apps = apps.New()
+		if !o.NoDefaultApp {
+			o.Apps.Set(apps.App{Name: apps.DefaultName, Client: o.IM, NoClient: o.NoIMMessage})
+		}
+	}
+	if o.VerifyCredentials == nil {
+		o.VerifyCredentials = verifyCredentials
 	}
 }
 
@@ -166,7 +181,7 @@ type Reconciler struct {
 	apiReader client.Reader
 	objects   *objwrite.Writer
 	rec       EventRecorder
-	im        IM
+	apps      *apps.Registry
 	opts      Options
 	holds     holds
 	budget    *destroybudget.Budget
@@ -183,8 +198,11 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, *Resyncer, error) {
 		rec = mgr.GetEventRecorder("chatgroup-controller")
 	}
 	r := newReconciler(mgr.GetClient(), mgr.GetAPIReader(), rec, opts)
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &imv1alpha1.ChatGroup{}, groupIDIndex, indexGroupID); err != nil {
-		return nil, nil, fmt.Errorf("indexing ChatGroups by %s: %w", groupIDIndex, err)
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &imv1alpha1.ChatGroup{}, groupIndex, indexGroup); err != nil {
+		return nil, nil, fmt.Errorf("indexing ChatGroups by %s: %w", groupIndex, err)
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &imv1alpha1.ChatGroup{}, appIndex, indexApp); err != nil {
+		return nil, nil, fmt.Errorf("indexing ChatGroups by %s: %w", appIndex, err)
 	}
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("chatgroup").
@@ -197,6 +215,41 @@ func Setup(mgr ctrl.Manager, opts Options) (*Reconciler, *Resyncer, error) {
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
 		Complete(r)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := setupApps(mgr, r); err != nil {
+		return nil, nil, err
+	}
+	// An app that appears, goes or changes requeues its ChatGroups (on the
+	// leader, where they are reconciled).
+	changed := make(chan string, 1)
+	var pendingMu sync.Mutex
+	pending := map[string]bool{}
+	r.apps.Subscribe(func(name string) {
+		pendingMu.Lock()
+		pending[name] = true
+		pendingMu.Unlock()
+		select {
+		case changed <- name:
+		default: // a wake-up is already queued; it takes every pending name
+		}
+	})
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-changed:
+			}
+			pendingMu.Lock()
+			names := pending
+			pending = map[string]bool{}
+			pendingMu.Unlock()
+			for name := range names {
+				r.requeueApp(ctx, name)
+			}
+		}
+	})); err != nil {
 		return nil, nil, err
 	}
 	rs := &Resyncer{r: r, log: mgr.GetLogger().WithName("resync")}
@@ -217,7 +270,7 @@ func newReconciler(c client.Client, apiReader client.Reader, rec EventRecorder, 
 		apiReader: apiReader,
 		objects:   objects,
 		rec:       rec,
-		im:        opts.IM,
+		apps:      opts.Apps,
 		opts:      opts,
 		holds:     holds{m: map[holdKey]hold{}, fixed: map[holdKey]time.Time{}},
 		budget: destroybudget.New(c, apiReader, destroybudget.Config{

@@ -9,9 +9,11 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
@@ -45,53 +47,101 @@ type ResyncStats struct {
 // NeedLeaderElection is true: one replica resyncs.
 func (s *Resyncer) NeedLeaderElection() bool { return true }
 
-// Start runs the resync every interval (with jitter) until ctx ends.
+// maxResyncTick is the longest the resync sleeps without looking at the
+// registry: a ChatApp loaded meanwhile gets its schedule within it.
+const maxResyncTick = 10 * time.Second
+
+// Start runs each app's resync every interval (the app's own, with
+// jitter) until ctx ends. An app without a REST client has no resync.
 func (s *Resyncer) Start(ctx context.Context) error {
-	if s.r.im == nil {
-		// Off without credentials; main warns once at start.
-		s.log.V(1).Info("the periodic resync is off: " + s.r.opts.NoIMMessage)
-		<-ctx.Done()
-		return nil
-	}
+	due := map[string]time.Time{}
 	for {
-		t := time.NewTimer(s.next())
+		now := time.Now()
+		serving := map[string]bool{}
+		for _, app := range s.r.apps.Serving() {
+			if app.Client == nil {
+				continue
+			}
+			serving[app.Name] = true
+			at, ok := due[app.Name]
+			switch {
+			case !ok:
+				due[app.Name] = now.Add(s.next(app))
+			case !now.Before(at):
+				st, err := s.resyncApp(ctx, app)
+				if err != nil && ctx.Err() == nil {
+					s.log.Error(err, "resync failed", "app", app.Name, "stats", st)
+				} else {
+					s.log.V(1).Info("resync done", "app", app.Name, "stats", st)
+				}
+				due[app.Name] = time.Now().Add(s.next(app))
+			}
+		}
+		wait := min(maxResyncTick, s.r.opts.ResyncInterval)
+		for name, at := range due {
+			if !serving[name] {
+				delete(due, name) // gone or lost its client: a new schedule if it returns
+				continue
+			}
+			wait = min(wait, time.Until(at))
+		}
+		t := time.NewTimer(max(wait, 10*time.Millisecond))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
 		}
-		st, err := s.ResyncOnce(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.log.Error(err, "resync failed", "stats", st)
+	}
+}
+
+func (s *Resyncer) next(app *apps.App) time.Duration {
+	interval := app.ResyncInterval
+	if interval <= 0 {
+		interval = s.r.opts.ResyncInterval
+	}
+	j := s.r.opts.ResyncJitter
+	return time.Duration(float64(interval) * (1 - j + 2*j*rand.Float64()))
+}
+
+// ResyncOnce reads every group of every served app back now (see
+// resyncApp); the stats are summed, the first error returned.
+func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
+	var total ResyncStats
+	var firstErr error
+	for _, app := range s.r.apps.Serving() {
+		if app.Client == nil {
 			continue
 		}
-		s.log.V(1).Info("resync done", "stats", st)
+		st, err := s.resyncApp(ctx, app)
+		total.ChatGroups += st.ChatGroups
+		total.Groups += st.Groups
+		total.Written += st.Written
+		total.Enqueued += st.Enqueued
+		total.Failed += st.Failed
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
 	}
+	return total, firstErr
 }
 
-func (s *Resyncer) next() time.Duration {
-	j := s.r.opts.ResyncJitter
-	return time.Duration(float64(s.r.opts.ResyncInterval) * (1 - j + 2*j*rand.Float64()))
-}
-
-// ResyncOnce reads every ChatGroup's group back now: get_group_info in
-// batches of up to tim.MaxGroupInfoBatch ids, get_group_attr where
-// attributes are declared or tracked. A failed batch is skipped (the next
-// resync retries it); credential failures stop the pass.
-func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
+// resyncApp reads every group of app back: get_group_info in batches of up
+// to tim.MaxGroupInfoBatch ids, get_group_attr where attributes are
+// declared or tracked. A failed batch is skipped (the next resync retries
+// it); credential failures stop the pass. ChatGroups in namespaces the app
+// does not allow are left alone.
+func (s *Resyncer) resyncApp(ctx context.Context, app *apps.App) (ResyncStats, error) {
 	var stats ResyncStats
-	if s.r.im == nil {
-		return stats, nil
-	}
 	var list imv1alpha1.ChatGroupList
-	if err := s.r.client.List(ctx, &list); err != nil {
+	if err := s.r.client.List(ctx, &list, client.MatchingFields{appIndex: app.Name}); err != nil {
 		return stats, err
 	}
+	im := app.Client
 	byID := map[string][]*imv1alpha1.ChatGroup{}
 	for i := range list.Items {
 		cg := &list.Items[i]
-		if !cg.DeletionTimestamp.IsZero() || cg.Spec.GroupID == "" || paused(cg) {
+		if !cg.DeletionTimestamp.IsZero() || cg.Spec.GroupID == "" || paused(cg) || !app.Allows(cg.Namespace) {
 			continue // a paused ChatGroup gets no REST call, its reads included
 		}
 		stats.ChatGroups++
@@ -112,7 +162,7 @@ func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
 		for _, id := range batch {
 			inBatch = append(inBatch, byID[id]...)
 		}
-		res, err := s.r.im.GetGroupInfoFiltered(ctx, batch, infoFilter(appDataKeys(inBatch...)))
+		res, err := im.GetGroupInfoFiltered(ctx, batch, infoFilter(appDataKeys(inBatch...)))
 		if err != nil {
 			stats.Failed += len(batch)
 			if firstErr == nil {
@@ -124,7 +174,7 @@ func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
 			continue
 		}
 		for _, g := range res {
-			if err := s.refreshGroup(ctx, at, g, byID[g.GroupID], &stats); err != nil && firstErr == nil {
+			if err := s.refreshGroup(ctx, im, at, g, byID[g.GroupID], &stats); err != nil && firstErr == nil {
 				firstErr = err
 			}
 		}
@@ -134,7 +184,7 @@ func (s *Resyncer) ResyncOnce(ctx context.Context) (ResyncStats, error) {
 
 // refreshGroup folds one group's read into the status of every ChatGroup
 // that declares it.
-func (s *Resyncer) refreshGroup(ctx context.Context, at time.Time, g tim.GroupInfoResult, cgs []*imv1alpha1.ChatGroup, stats *ResyncStats) error {
+func (s *Resyncer) refreshGroup(ctx context.Context, im IM, at time.Time, g tim.GroupInfoResult, cgs []*imv1alpha1.ChatGroup, stats *ResyncStats) error {
 	obs := observation{At: at}
 	switch {
 	case g.Err == nil:
@@ -147,7 +197,7 @@ func (s *Resyncer) refreshGroup(ctx context.Context, at time.Time, g tim.GroupIn
 	if obs.Exists {
 		for _, cg := range cgs {
 			if wantAttrs(cg) {
-				attrs, err := s.r.im.GetGroupAttr(ctx, g.GroupID)
+				attrs, err := im.GetGroupAttr(ctx, g.GroupID)
 				if err != nil && !tim.IsNotFound(err) {
 					stats.Failed++
 					return err

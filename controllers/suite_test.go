@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
@@ -208,7 +209,8 @@ func suiteOptions() controllers.Options {
 		RateLimitBackoff: 200 * time.Millisecond, RateLimitBackoffMax: 2 * time.Second,
 		CredentialsRetry: time.Hour, RejectedRetry: time.Hour,
 		DriftCorrectionInterval: 2 * time.Second,
-		BudgetNamespace:         "default", MaxDestroysPerHour: 10000,
+		BudgetNamespace:         operatorNS, MaxDestroysPerHour: 10000,
+		OperatorNamespace:       operatorNS, InsecureHTTP: true,
 	}
 }
 
@@ -226,7 +228,7 @@ func startOperator(mutate func(*controllers.Options, *webhookserver.Options)) {
 	stopOperator()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
-		Cache:                  cacheconfig.Options(), // as main.go
+		Cache:                  cacheconfig.Options(operatorNS), // as main.go
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller:             config.Controller{SkipNameValidation: ptr(true)},
@@ -240,6 +242,16 @@ func startOperator(mutate func(*controllers.Options, *webhookserver.Options)) {
 	if mutate != nil {
 		mutate(&opts, &wopts)
 	}
+	if opts.Apps == nil {
+		// One registry for the receiver and the controller, as main.go
+		// builds it: the flags' app with the controller's client.
+		opts.Apps = apps.New()
+		if a, ok := wopts.DefaultApp(); ok {
+			a.Client, a.NoClient = opts.IM, opts.NoIMMessage
+			opts.Apps.Set(a)
+		}
+	}
+	wopts.Apps = opts.Apps
 	webhook, err = webhookserver.Setup(mgr, wopts)
 	Expect(err).NotTo(HaveOccurred())
 	rec.setNext(mgr.GetEventRecorder("chatgroup-controller"))
@@ -264,3 +276,7 @@ func stopOperator() {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// operatorNS is the operator's own namespace in the suite: its Leases and
+// the ChatApps' credentials Secrets.
+const operatorNS = "default"

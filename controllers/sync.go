@@ -88,6 +88,7 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 	}
 	// Only an Enforce ChatGroup can be in conflict and only a discovered
 	// one can be redundant: an Observe one needs no peers.
+	app, noApp := r.appOf(cg)
 	var peers []imv1alpha1.ChatGroup
 	if enforced(cg) || discovered(cg) {
 		var err error
@@ -110,7 +111,11 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 	var retErr error
 
 	owner := otherOwner(cg, peers)
-	if owner != nil {
+	if noApp != nil {
+		synced := *noApp
+		synced.Type = imv1alpha1.ConditionSynced
+		f.ready, f.synced = noApp, &synced
+	} else if owner != nil {
 		msg := conflictMessage(cg, owner)
 		ready := cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonConflict, msg)
 		synced := cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonConflict, msg)
@@ -123,13 +128,13 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 	}
 
 	switch wait := r.holds.active(key, cg.Generation, requested, now); {
-	case owner != nil || paused(cg):
+	case noApp != nil || owner != nil || paused(cg):
 		// No REST call at all. observedGeneration stays behind, and the
 		// Synced reason remembers the hold, so the pass after it reads.
-	case r.im == nil:
+	case app.Client == nil:
 		// No credentials: nothing can be read or pushed. observedGeneration
 		// stays behind, so a restart with a key reads these groups at once.
-		c := cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonCredentialsInvalid, r.opts.NoIMMessage)
+		c := cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonCredentialsInvalid, app.NoClientReason())
 		f.synced = &c
 	case wait > 0:
 		// REST calls pause after a failure that retrying now cannot fix;
@@ -141,7 +146,7 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 			f.ready = &keep
 		}
 	default:
-		err := r.exchange(ctx, cg, view, f, userTriggered)
+		err := r.exchange(ctx, app.Client, cg, view, f, userTriggered)
 		res.RequeueAfter = f.requeueAfter
 		if err == nil {
 			c := cond(imv1alpha1.ConditionSynced, true, imv1alpha1.ReasonReconcileSuccess, "the last exchange with IM succeeded")
@@ -198,18 +203,18 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 }
 
 // wasBlocked reports a ChatGroup whose last pass made no REST call because
-// it was paused or in conflict.
+// it was paused, in conflict or without a usable app.
 func wasBlocked(cg *imv1alpha1.ChatGroup) bool {
 	c := meta.FindStatusCondition(cg.Status.Conditions, imv1alpha1.ConditionSynced)
 	return c != nil && c.Status == metav1.ConditionFalse &&
-		(c.Reason == imv1alpha1.ReasonPaused || c.Reason == imv1alpha1.ReasonConflict)
+		(c.Reason == imv1alpha1.ReasonPaused || c.Reason == imv1alpha1.ReasonConflict || appBlocked(c.Reason))
 }
 
 // exchange reads the group when needed and, for Enforce, pushes what
 // differs. Everything it learns goes into f, also when it fails half-way.
-func (r *Reconciler) exchange(ctx context.Context, cg, view *imv1alpha1.ChatGroup, f *facts, userTriggered bool) error {
+func (r *Reconciler) exchange(ctx context.Context, im IM, cg, view *imv1alpha1.ChatGroup, f *facts, userTriggered bool) error {
 	if userTriggered {
-		obs, err := r.read(ctx, cg)
+		obs, err := r.read(ctx, im, cg)
 		if err != nil {
 			return err
 		}
@@ -225,5 +230,5 @@ func (r *Reconciler) exchange(ctx context.Context, cg, view *imv1alpha1.ChatGrou
 	if !enforced(cg) {
 		return nil
 	}
-	return r.push(ctx, cg, view, f, userTriggered)
+	return r.push(ctx, im, cg, view, f, userTriggered)
 }

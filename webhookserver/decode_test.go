@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
 )
 
@@ -116,7 +117,7 @@ func TestDecode(t *testing.T) {
 // The documented example (token xxxxyyyy, RequestTime 1669872112) must pass
 // the receiver's authentication, and every altered form must not.
 func TestAuthenticateDocumentedExample(t *testing.T) {
-	h := &handler{opts: Options{SDKAppID: 888888, Token: "xxxxyyyy", MaxSkew: time.Minute}}
+	h := &handler{opts: servingOptions(Options{SDKAppID: 888888, Token: "xxxxyyyy", MaxSkew: time.Minute})}
 	at := time.Unix(1669872112, 0)
 	const sign = "17773bc39a671d7b9aa835458704d2a6db81360a5940292b587d6d760d484061"
 	q := func(kv ...string) url.Values {
@@ -142,15 +143,69 @@ func TestAuthenticateDocumentedExample(t *testing.T) {
 		{"stale", q("SdkAppid", "888888", "Sign", sign, "RequestTime", "1669872112"), at.Add(61 * time.Second), 401},
 	}
 	for _, tt := range tests {
-		if code, msg := h.authenticate(tt.q.Get("SdkAppid"), tt.q.Get("Sign"), tt.q.Get("RequestTime"), tt.now); code != tt.want {
+		if _, code, msg := h.authenticate(tt.q.Get("SdkAppid"), tt.q.Get("Sign"), tt.q.Get("RequestTime"), tt.now); code != tt.want {
 			t.Errorf("%s: code %d (%s), want %d", tt.name, code, msg, tt.want)
 		} else if strings.Contains(msg, sign) || strings.Contains(msg, "xxxxyyyy") {
 			t.Errorf("%s: message leaks a secret: %s", tt.name, msg)
 		}
 	}
-	h.opts.Token = "" // no token: Sign is not checked
-	if code, _ := h.authenticate("888888", "", "", at); code != 0 {
-		t.Errorf("without a token a request with the right SdkAppid must pass, got %d", code)
+	h.opts = servingOptions(Options{SDKAppID: 888888, InsecureSkipAuth: true}) // explicitly unsigned
+	if _, code, _ := h.authenticate("888888", "", "", at); code != 0 {
+		t.Errorf("with InsecureSkipAuth a request with the right SdkAppid must pass, got %d", code)
+	}
+}
+
+// servingOptions is o with the registry Setup would give it: the one app
+// o defines.
+func servingOptions(o Options) Options {
+	o.Apps = apps.New()
+	if a, ok := o.DefaultApp(); ok {
+		o.Apps.Set(a)
+	}
+	return o
+}
+
+// Each app's callbacks are checked against that app's tokens only: the
+// current and the previous one (a rotation in progress), never another
+// app's; an app whose token is not loaded accepts nothing (fail closed).
+func TestAuthenticateSelectsTheAppsTokens(t *testing.T) {
+	reg := apps.New()
+	reg.Set(apps.App{Name: "a", SDKAppID: 1400000001, Tokens: []string{"token-a-new", "token-a-old"}})
+	reg.Set(apps.App{Name: "b", SDKAppID: 1400000002, Tokens: []string{"token-b"}})
+	reg.Set(apps.App{Name: "c", SDKAppID: 1400000003}) // its Secret has no callbackToken
+	h := &handler{opts: Options{Apps: reg, MaxSkew: time.Minute}}
+	now := time.Unix(1_800_000_000, 0)
+	rt := "1800000000"
+	for _, tt := range []struct {
+		name, app, token string
+		want             int
+		wantApp          string
+	}{
+		{"a with its current token", "1400000001", "token-a-new", 0, "a"},
+		{"a with its previous token", "1400000001", "token-a-old", 0, "a"},
+		{"a with b's token", "1400000001", "token-b", 401, ""},
+		{"b with a's token", "1400000002", "token-a-new", 401, ""},
+		{"b with its token", "1400000002", "token-b", 0, "b"},
+		{"c has no token", "1400000003", "", 401, ""},
+		{"c with a's token", "1400000003", "token-a-new", 401, ""},
+		{"unknown app", "1400000009", "token-a-new", 403, ""},
+	} {
+		app, code, msg := h.authenticate(tt.app, callbacksign.Sign(tt.token, rt), rt, now)
+		if code != tt.want {
+			t.Errorf("%s: code %d (%s), want %d", tt.name, code, msg, tt.want)
+			continue
+		}
+		if tt.want == 0 && app.Name != tt.wantApp {
+			t.Errorf("%s: app %q, want %q", tt.name, app.Name, tt.wantApp)
+		}
+		if strings.Contains(msg, "token-") {
+			t.Errorf("%s: message leaks a token: %s", tt.name, msg)
+		}
+	}
+	// A duplicate SDKAppID is served by the earlier app only.
+	reg.Set(apps.App{Name: "b2", SDKAppID: 1400000002, Since: time.Unix(1, 0), Tokens: []string{"token-b2"}})
+	if _, code, _ := h.authenticate("1400000002", callbacksign.Sign("token-b2", rt), rt, now); code != 401 {
+		t.Errorf("the duplicate app's token was accepted (code %d)", code)
 	}
 }
 
@@ -198,7 +253,7 @@ func (b noRead) Read([]byte) (int, error) {
 // any flood past the bound, costs no memory for bodies.
 func TestRefusedBeforeTheBodyIsRead(t *testing.T) {
 	now := time.Unix(1669872112, 0)
-	h := &handler{opts: Options{SDKAppID: 888888, Token: "xxxxyyyy", MaxSkew: time.Minute},
+	h := &handler{opts: servingOptions(Options{SDKAppID: 888888, Token: "xxxxyyyy", MaxSkew: time.Minute}),
 		now: func() time.Time { return now }, inflight: make(chan struct{}, 1)}
 	sign := callbacksign.Sign("xxxxyyyy", "1669872112")
 	for _, tt := range []struct {

@@ -8,17 +8,20 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupname"
 )
 
-// DiscoveryName is the ChatGroup name for an undeclared group. The rule
-// lives in internal/groupname so that `kubectl chatgroup import` names a
-// group exactly as discovery does.
+// DiscoveryName is the ChatGroup name for an undeclared group of the
+// default app. The rule lives in internal/groupname so that `kubectl
+// chatgroup import` names a group exactly as discovery does.
 func DiscoveryName(groupID string) string { return groupname.For(groupID) }
 
-// targets returns the ChatGroups that claim groupID, from the routing
-// table. With discovery on and none claiming it, it returns the
-// deterministic name in the discovery namespace and discover=true: the
+// targets returns the ChatGroups that claim groupID in app, from the
+// routing table, leaving out those in namespaces the app does not allow
+// (their owners may not use the app, so its callbacks are not theirs to
+// see). With the app's discovery on and none claiming it, it returns the
+// deterministic name in the discovery namespace and a Discover: the
 // writer creates that ChatGroup before its first status write, so no API
 // request is made while IM waits for the answer (it gives up after 2 s).
 //
@@ -26,26 +29,44 @@ func DiscoveryName(groupID string) string { return groupname.For(groupID) }
 // namespace, and DiscoveryPerMinute new ones (a callback for a group whose
 // discovery is already pending takes no new token). Past either, the
 // callback is answered like one for an unclaimed group, and counted.
-func (h *handler) targets(groupID string) (keys []types.NamespacedName, discover bool) {
-	keys = h.routes.lookup(groupID)
-	ns := h.opts.DiscoveryNamespace
-	if len(keys) > 0 || ns == "" {
-		return keys, false
+func (h *handler) targets(app *apps.App, groupID string) (keys []types.NamespacedName, discover *Discover) {
+	keys = h.routes.lookup(app.Name, groupID)
+	if len(app.AllowedNamespaces) > 0 && len(keys) > 0 {
+		allowed := make([]types.NamespacedName, 0, len(keys))
+		for _, k := range keys {
+			if app.Allows(k.Namespace) {
+				allowed = append(allowed, k)
+			}
+		}
+		if len(allowed) == 0 {
+			return nil, nil // declared, but not by anyone allowed: never discovered either
+		}
+		keys = allowed
 	}
-	key := types.NamespacedName{Namespace: ns, Name: DiscoveryName(groupID)}
+	ns := app.DiscoveryNamespace
+	if len(keys) > 0 || ns == "" || app.SkipAuth {
+		// An unsigned callback must not create objects.
+		return keys, nil
+	}
+	d := &Discover{AppRef: app.Ref()}
+	key := types.NamespacedName{Namespace: ns, Name: groupname.ForApp(d.AppRef, groupID)}
 	if h.writer.isPending(key) {
-		return []types.NamespacedName{key}, true
+		return []types.NamespacedName{key}, d
 	}
 	if h.routes.countIn(ns) >= h.opts.DiscoveryMaxGroups {
 		discoveryRefused.WithLabelValues("max_groups").Inc()
-		return nil, false
+		return nil, nil
 	}
 	if !h.discoveries.Allow() {
 		discoveryRefused.WithLabelValues("rate").Inc()
-		return nil, false
+		return nil, nil
 	}
-	return []types.NamespacedName{key}, true
+	return []types.NamespacedName{key}, d
 }
+
+// Discover asks the writer to create a pending update's ChatGroup when it
+// does not exist, in the app AppRef names (empty: the default app).
+type Discover struct{ AppRef string }
 
 // discover creates the ChatGroup for an undeclared group (Observe: the
 // operator never writes to a group it only discovered). Racing replicas
@@ -56,6 +77,7 @@ func (w *Writer) discover(ctx context.Context, key types.NamespacedName, u *upda
 		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
 			Labels: map[string]string{imv1alpha1.LabelDiscovered: "true"}},
 		Spec: imv1alpha1.ChatGroupSpec{
+			AppRef:           appRef(u.discover.AppRef),
 			GroupID:          u.status.GroupID(),
 			Type:             u.status.Type(),
 			ManagementPolicy: imv1alpha1.ManagementPolicyObserve,
@@ -74,4 +96,19 @@ func (w *Writer) discover(ctx context.Context, key types.NamespacedName, u *upda
 		return w.apiReader.Get(ctx, key, obj)
 	}
 	return err
+}
+
+func appRef(name string) *imv1alpha1.AppReference {
+	if name == "" {
+		return nil
+	}
+	return &imv1alpha1.AppReference{Name: name}
+}
+
+// appName is the app an appRef names.
+func appName(ref string) string {
+	if ref == "" {
+		return apps.DefaultName
+	}
+	return ref
 }

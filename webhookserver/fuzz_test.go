@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
 )
@@ -61,21 +62,21 @@ func FuzzDecodeMerge(f *testing.F) {
 		}).Build()
 	now := time.Unix(1670574414, 0)
 	rt := newRoutes()
-	rt.add(seedGroupID, key)
+	rt.add(groupKey{app: apps.DefaultName, id: seedGroupID}, key)
 
 	f.Fuzz(func(t *testing.T, cmd string, body []byte) {
 		w := NewWriter(c, c, nil, eventSink{}, 1, 1, 10, logr.Discard())
 		// inflight as Setup makes it: without a slot every request is
 		// answered 503 before it is decoded, and the fuzzing tests nothing.
-		h := &handler{opts: Options{SDKAppID: 1}, routes: rt, writer: w, inflight: make(chan struct{}, 1),
+		h := &handler{opts: servingOptions(Options{SDKAppID: 1, InsecureSkipAuth: true}), routes: rt, writer: w, inflight: make(chan struct{}, 1),
 			log: logr.Discard(), now: func() time.Time { return now }}
 		// A baseline, so that a refused request has state it could damage.
 		base := &AfterGroupAttrChanged{Common: Common{GroupID: seedGroupID, EventTime: 5}, OptionType: AttrSet,
 			GroupAttr: []GroupAttr{{Key: "k", Value: "v"}}}
-		if err := w.Merge([]types.NamespacedName{key}, base, 5, "", false); err != nil {
+		if err := w.Merge([]types.NamespacedName{key}, base, 5, "", nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.Merge([]types.NamespacedName{key}, msg(50, 5, "base"), 5, "", false); err != nil {
+		if err := w.Merge([]types.NamespacedName{key}, msg(50, 5, "base"), 5, "", nil); err != nil {
 			t.Fatal(err)
 		}
 		u := w.entries[key].next

@@ -84,7 +84,8 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 	}
 	q := parseCallbackQuery(r.URL.RawQuery)
 	now := h.now()
-	if code, msg := h.authenticate(q.sdkAppID, q.sign, q.requestTime, now); code != 0 {
+	app, code, msg := h.authenticate(q.sdkAppID, q.sign, q.requestTime, now)
+	if code != 0 {
 		if code == http.StatusForbidden {
 			return code, resultForbidden, msg
 		}
@@ -117,7 +118,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 	if msg := aheadOfClock(cb, now); msg != "" {
 		return http.StatusBadRequest, resultAhead, msg
 	}
-	keys, discover := h.targets(c.GroupID)
+	keys, discover := h.targets(app, c.GroupID)
 	if len(keys) == 0 {
 		return http.StatusOK, resultUnclaimed, ""
 	}

@@ -44,7 +44,7 @@ type update struct {
 	status groupstatus.Update
 
 	// discover: create the ChatGroup (Observe) if it does not exist.
-	discover bool
+	discover *Discover
 
 	notes [numEventKinds]*note
 }
@@ -165,7 +165,9 @@ func (u *update) absorb(n *update) {
 		u.lastCallback = n.lastCallback
 	}
 	u.status.Absorb(&n.status)
-	u.discover = u.discover || n.discover
+	if u.discover == nil {
+		u.discover = n.discover
+	}
 	for k, nt := range n.notes {
 		if nt != nil {
 			u.notes[k] = nt

@@ -26,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 )
 
@@ -37,9 +38,11 @@ import (
 // Options configure the receiver; main fills them from flags. Validate is
 // the one place they are checked.
 type Options struct {
-	// SDKAppID is the app's SDKAppID; callbacks for another are refused.
+	// SDKAppID is the default app's SDKAppID (the flags' app); zero: no
+	// default app, only those in Apps. Callbacks for an app that is not
+	// served are refused.
 	SDKAppID uint64
-	// Token is the callback authentication token. It is required unless
+	// Token is the default app's callback authentication token. It is required unless
 	// InsecureSkipAuth says, explicitly, that callbacks are not signed:
 	// without it anyone who can reach the receiver could write status.
 	Token            string
@@ -50,12 +53,16 @@ type Options struct {
 	BindAddress string
 	Path        string
 	// DiscoveryNamespace, when set, receives a ChatGroup (Observe) for each
-	// group that no ChatGroup claims; it needs a Token (an unsigned request
+	// group of the default app that no ChatGroup claims (a ChatApp sets its
+	// own); it needs a Token (an unsigned request
 	// must not create objects). At most DiscoveryMaxGroups ChatGroups are
 	// kept there, created at most DiscoveryPerMinute a minute.
 	DiscoveryNamespace string
 	DiscoveryMaxGroups int
 	DiscoveryPerMinute float64
+	// Apps is the registry of served apps, shared with the controller; nil:
+	// one of its own holding the app the options define (DefaultApp).
+	Apps *apps.Registry
 	// WriteQPS and WriteBurst bound status writes (token bucket), for all
 	// replicas together: each replica takes its share (see share.go).
 	WriteQPS   float64
@@ -150,6 +157,14 @@ func (o *Options) defaults() {
 	if o.Workers == 0 {
 		o.Workers = 4
 	}
+	if o.Apps == nil {
+		// Without a registry of its own the receiver serves the one app
+		// its options define (tests, and a manager without ChatApps).
+		o.Apps = apps.New()
+		if a, ok := o.DefaultApp(); ok {
+			o.Apps.Set(a)
+		}
+	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 20 * time.Second
 	}
@@ -165,6 +180,22 @@ func (o *Options) defaults() {
 	if o.DrainQPS == 0 {
 		o.DrainQPS = DefaultDrainQPS
 	}
+}
+
+// DefaultApp is the app the options define (the flags' app), as the
+// receiver serves it; ok is false without SDKAppID. main adds the REST
+// client and registers it; this is the one place the receiver's flags
+// become an app.
+func (o *Options) DefaultApp() (app apps.App, ok bool) {
+	if o.SDKAppID == 0 {
+		return apps.App{}, false
+	}
+	a := apps.App{Name: apps.DefaultName, SDKAppID: o.SDKAppID, SkipAuth: o.InsecureSkipAuth && o.Token == "",
+		DiscoveryNamespace: o.DiscoveryNamespace}
+	if o.Token != "" {
+		a.Tokens = []string{o.Token}
+	}
+	return a, true
 }
 
 // OptionError names the option that cannot work, so that main can name
@@ -184,9 +215,9 @@ func (o *Options) Validate() error {
 		return &OptionError{Option: opt, Msg: fmt.Sprintf(format, args...)}
 	}
 	switch {
-	case o.SDKAppID == 0:
-		return bad("SDKAppID", "the app's SDKAppID is required, a positive number")
-	case o.Token == "" && !o.InsecureSkipAuth:
+	case o.SDKAppID == 0 && (o.Token != "" || o.InsecureSkipAuth):
+		return bad("SDKAppID", "a callback token (or the insecure opt-out) is the default app's, and there is no default app without its SDKAppID")
+	case o.SDKAppID != 0 && o.Token == "" && !o.InsecureSkipAuth:
 		return bad("Token", "a callback token is required: without it anyone who can reach the receiver can write ChatGroup status (to run without one on purpose, set InsecureSkipAuth)")
 	case o.MaxSkew < 0:
 		return bad("MaxSkew", "must not be negative, got %v", o.MaxSkew)
@@ -220,6 +251,9 @@ func (o *Options) Validate() error {
 	if ns := o.DiscoveryNamespace; ns != "" {
 		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
 			return bad("DiscoveryNamespace", "%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		if o.SDKAppID == 0 {
+			return bad("DiscoveryNamespace", "discovery for the default app needs its SDKAppID (a ChatApp sets spec.discovery.namespace instead)")
 		}
 		if o.Token == "" {
 			return bad("DiscoveryNamespace", "discovery needs a callback token: an unsigned request must not create ChatGroups")
@@ -312,7 +346,7 @@ func (s *Server) ReadyCheck(*http.Request) error {
 // Start serves until ctx ends, then stops accepting requests and flushes
 // every pending update (bounded by ShutdownTimeout) before returning.
 func (s *Server) Start(ctx context.Context) error {
-	if s.opts.Token == "" {
+	if s.opts.SDKAppID != 0 && s.opts.Token == "" {
 		s.log.Info("WARNING: callback authentication is off (insecure-skip-callback-auth): the Sign of callbacks is not checked, so anyone who can reach the receiver can write ChatGroup status; discovery is off")
 	}
 	// The routing table must hold every cached ChatGroup before the first

@@ -27,6 +27,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/cacheconfig"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/testenv"
@@ -155,7 +156,7 @@ func startReceiver(opts Options) *receiver {
 	r := &receiver{done: make(chan error, 1)}
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 env.Scheme,
-		Cache:                  cacheconfig.Options(), // as main.go
+		Cache:                  cacheconfig.Options(""), // as main.go
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
@@ -289,7 +290,7 @@ func resourceVersion(key types.NamespacedName) func() string {
 func waitCached(groupID string, n int, rs ...*receiver) {
 	GinkgoHelper()
 	for _, r := range rs {
-		Eventually(func() int { return len(r.srv.handler.routes.lookup(groupID)) },
+		Eventually(func() int { return len(r.srv.handler.routes.lookup(apps.DefaultName, groupID)) },
 			10*time.Second, 10*time.Millisecond).Should(Equal(n))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
 )
 
@@ -222,9 +223,9 @@ func (w *Writer) Pending() int {
 // value returned by Decode; at is its event time in Unix ms (EventTime, or
 // the receive time when IM sent none).
 //
-// discover marks keys as a ChatGroup to create (Observe) if it does not
-// exist when the update is written.
-func (w *Writer) Merge(keys []types.NamespacedName, cb Callback, at int64, platform string, discover bool) error {
+// A non-nil discover marks keys as a ChatGroup to create (Observe) if it
+// does not exist when the update is written.
+func (w *Writer) Merge(keys []types.NamespacedName, cb Callback, at int64, platform string, discover *Discover) error {
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -254,7 +255,9 @@ func (w *Writer) Merge(keys []types.NamespacedName, cb Callback, at int64, platf
 			callbacksCoalesced.Inc()
 		}
 		e.next.add(cb, at, platform, now)
-		e.next.discover = e.next.discover || discover
+		if e.next.discover == nil {
+			e.next.discover = discover
+		}
 		if e.index >= 0 && e.lane == laneCounters && laneOf(e.next) == lanePriority {
 			// It keeps its first-pending time: oldest first in its new lane.
 			heap.Remove(&w.lanes[laneCounters], e.index)
@@ -378,7 +381,7 @@ func backoff(n int) time.Duration {
 func (w *Writer) write(ctx context.Context, key types.NamespacedName, u *update) error {
 	obj := &imv1alpha1.ChatGroup{}
 	err := w.get(ctx, w.client, key, obj)
-	if apierrors.IsNotFound(err) && u.discover {
+	if apierrors.IsNotFound(err) && u.discover != nil {
 		if err := w.discover(ctx, key, u, obj); err != nil {
 			w.errs.Add(1)
 			statusWrites.WithLabelValues("error").Inc()
@@ -394,7 +397,7 @@ func (w *Writer) write(ctx context.Context, key types.NamespacedName, u *update)
 	} else if err != nil {
 		return w.readError(key, err)
 	}
-	if obj.Spec.GroupID != u.status.GroupID() {
+	if obj.Spec.GroupID != u.status.GroupID() || (u.discover != nil && apps.NameOf(obj) != appName(u.discover.AppRef)) {
 		// Only a discovered name can point at another group's ChatGroup
 		// (someone took the name): never write one group's status there.
 		w.log.Info("ChatGroup claims another group; dropping the update", "chatgroup", key,

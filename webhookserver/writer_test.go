@@ -24,7 +24,7 @@ func TestWriterFIFO(t *testing.T) {
 	key := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: n} }
 	merge := func(n string, seq int64) {
 		t.Helper()
-		if err := w.Merge([]types.NamespacedName{key(n)}, msg(seq, 0, n), 0, "", false); err != nil {
+		if err := w.Merge([]types.NamespacedName{key(n)}, msg(seq, 0, n), 0, "", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -74,11 +74,11 @@ func TestWriterFIFO(t *testing.T) {
 		t.Fatalf("pending %d, want 2", got)
 	}
 	merge("a", 1)
-	if err := w.Merge([]types.NamespacedName{key("b")}, msg(1, 0, "b"), 0, "", false); !errors.Is(err, ErrBusy) {
+	if err := w.Merge([]types.NamespacedName{key("b")}, msg(1, 0, "b"), 0, "", nil); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Merge past the bound: %v, want ErrBusy", err)
 	}
 	// All or nothing: a callback for a pending and a new group is refused whole.
-	if err := w.Merge([]types.NamespacedName{key("a"), key("b")}, msg(2, 0, "x"), 0, "", false); !errors.Is(err, ErrBusy) {
+	if err := w.Merge([]types.NamespacedName{key("a"), key("b")}, msg(2, 0, "x"), 0, "", nil); !errors.Is(err, ErrBusy) {
 		t.Fatalf("Merge past the bound: %v, want ErrBusy", err)
 	}
 	if seqOf(w.entries[key("a")].next) != 1 {
@@ -104,7 +104,7 @@ func TestWriterLanes(t *testing.T) {
 	key := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: n} }
 	merge := func(n string, cb Callback) {
 		t.Helper()
-		if err := w.Merge([]types.NamespacedName{key(n)}, cb, 0, "", false); err != nil {
+		if err := w.Merge([]types.NamespacedName{key(n)}, cb, 0, "", nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -192,7 +192,7 @@ func serveOurs(ctx context.Context, cfg serveConfig) error {
 	}
 	mgr, err := ctrl.NewManager(rc, ctrl.Options{
 		Scheme: scheme,
-		Cache:  cacheconfig.Options(),
+		Cache:  cacheconfig.Options(""),
 		NewClient: func(cfg *rest.Config, o client.Options) (client.Client, error) {
 			c, err := client.New(cfg, o)
 			if err != nil {

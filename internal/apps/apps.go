@@ -64,6 +64,14 @@ type App struct {
 	ResyncInterval time.Duration
 }
 
+// NoClientReason says why the app has no REST client.
+func (a *App) NoClientReason() string {
+	if a.NoClient == "" {
+		return "no IM credentials configured for app " + a.Name
+	}
+	return a.NoClient
+}
+
 // Allows reports whether ChatGroups in namespace ns may use the app.
 func (a *App) Allows(ns string) bool {
 	return len(a.AllowedNamespaces) == 0 || slices.Contains(a.AllowedNamespaces, ns)
@@ -113,34 +121,73 @@ func (r *Registry) Subscribe(fn func(name string)) {
 	r.subscribers = append(r.subscribers, fn)
 }
 
-// Set adds or replaces the app named app.Name.
+// Set adds or replaces the app named app.Name. Subscribers hear of it only
+// when something changed: the ChatApp controller sets an app on every
+// reconcile.
 func (r *Registry) Set(app App) {
 	a := app
 	a.Tokens = slices.Clone(app.Tokens)
 	a.AllowedNamespaces = slices.Clone(app.AllowedNamespaces)
 	r.mu.Lock()
+	old, had := r.byName[a.Name]
+	if had && same(old, &a) {
+		r.mu.Unlock()
+		return
+	}
 	r.byName[a.Name] = &a
 	r.rebuild()
+	names := r.sharing(a.Name, a.SDKAppID)
+	if had {
+		names = append(names, r.sharing(a.Name, old.SDKAppID)...)
+	}
 	subs := r.subscribers
 	r.mu.Unlock()
-	for _, fn := range subs {
-		fn(a.Name)
-	}
+	notify(subs, a.Name, names)
 }
 
 // Delete removes the app named name.
 func (r *Registry) Delete(name string) {
 	r.mu.Lock()
-	_, ok := r.byName[name]
+	old, ok := r.byName[name]
+	if !ok {
+		r.mu.Unlock()
+		return
+	}
 	delete(r.byName, name)
 	r.rebuild()
+	names := r.sharing(name, old.SDKAppID)
 	subs := r.subscribers
 	r.mu.Unlock()
-	if ok {
-		for _, fn := range subs {
-			fn(name)
+	notify(subs, name, names)
+}
+
+// sharing returns the other apps with SDKAppID id: whether they serve it
+// may change with name's. Callers hold mu.
+func (r *Registry) sharing(name string, id uint64) []string {
+	var out []string
+	for n, a := range r.byName {
+		if n != name && a.SDKAppID == id {
+			out = append(out, n)
 		}
 	}
+	return out
+}
+
+func notify(subs []func(string), name string, others []string) {
+	for _, fn := range subs {
+		fn(name)
+		for _, o := range others {
+			fn(o)
+		}
+	}
+}
+
+// same reports two apps that serve alike.
+func same(a, b *App) bool {
+	return a.Name == b.Name && a.SDKAppID == b.SDKAppID && a.Since.Equal(b.Since) && a.SkipAuth == b.SkipAuth &&
+		slices.Equal(a.Tokens, b.Tokens) && slices.Equal(a.AllowedNamespaces, b.AllowedNamespaces) &&
+		a.DiscoveryNamespace == b.DiscoveryNamespace && a.Client == b.Client && a.NoClient == b.NoClient &&
+		a.ResyncInterval == b.ResyncInterval
 }
 
 // rebuild recomputes which app serves each SDKAppID. Callers hold mu.

@@ -4,7 +4,9 @@
 package cacheconfig
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // Options are the manager's cache options.
@@ -17,6 +19,16 @@ import (
 // gone, kube-apiserver spent markedly less CPU per status write (make bench).
 // An update without managedFields leaves the stored ones as they are (the API
 // server replaces them only when a request sets them).
-func Options() cache.Options {
-	return cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+//
+// Secrets (the ChatApps' credentials) are watched in operatorNamespace
+// only: the operator's Role allows nothing else, and a cluster-wide
+// informer would hold every Secret of the cluster in memory.
+func Options(operatorNamespace string) cache.Options {
+	o := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if operatorNamespace != "" {
+		o.ByObject = map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{operatorNamespace: {}}},
+		}
+	}
+	return o
 }

@@ -43,3 +43,16 @@ func For(groupID string) string {
 	sum := sha256.Sum256([]byte(groupID))
 	return prefix + "-" + hex.EncodeToString(sum[:])[:8]
 }
+
+// ForApp is the ChatGroup name for groupID in the app a ChatGroup's appRef
+// names: For(groupID) for the default app (appRef empty), so names stay as
+// they were; for a ChatApp the hash covers the app too, so the same group
+// ID in two apps discovered into one namespace gets two names.
+func ForApp(appRef, groupID string) string {
+	name := For(groupID)
+	if appRef == "" {
+		return name
+	}
+	sum := sha256.Sum256([]byte(appRef + "\x00" + groupID))
+	return name[:len(name)-8] + hex.EncodeToString(sum[:])[:8]
+}

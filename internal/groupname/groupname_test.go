@@ -37,3 +37,24 @@ func TestFor(t *testing.T) {
 		t.Error("a Community ID and a Public ID that sanitize alike must get different names")
 	}
 }
+
+// The default app keeps For's names; one group ID in two apps gets two
+// names, each stable and a DNS label.
+func TestForApp(t *testing.T) {
+	const id = "@TGS#2J4SZEAEL"
+	if got, want := ForApp("", id), For(id); got != want {
+		t.Fatalf("ForApp(\"\", %q) = %q, want For's %q", id, got, want)
+	}
+	a, b := ForApp("prod", id), ForApp("dev", id)
+	if a == b || a == For(id) || b == For(id) {
+		t.Fatalf("names collide across apps: prod %q, dev %q, default %q", a, b, For(id))
+	}
+	if ForApp("prod", id) != a {
+		t.Fatal("ForApp is not deterministic")
+	}
+	for _, n := range []string{a, b} {
+		if errs := validation.IsDNS1123Label(n); len(errs) > 0 {
+			t.Errorf("%q is not a DNS label: %v", n, errs)
+		}
+	}
+}

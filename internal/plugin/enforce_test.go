@@ -56,7 +56,7 @@ func enforceSpec() {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme: env.Scheme,
 		Cache: func() cache.Options {
-			o := cacheconfig.Options()
+			o := cacheconfig.Options("")
 			o.DefaultNamespaces = map[string]cache.Config{ns: {}}
 			return o
 		}(),
