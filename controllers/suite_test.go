@@ -210,7 +210,7 @@ func suiteOptions() controllers.Options {
 		CredentialsRetry: time.Hour, RejectedRetry: time.Hour,
 		DriftCorrectionInterval: 2 * time.Second,
 		BudgetNamespace:         operatorNS, MaxDestroysPerHour: 10000,
-		OperatorNamespace:       operatorNS, InsecureHTTP: true,
+		OperatorNamespace: operatorNS, InsecureHTTP: true,
 	}
 }
 
