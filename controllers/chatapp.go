@@ -238,8 +238,10 @@ func (a *appReconciler) load(ctx context.Context, ca *imv1alpha1.ChatApp) (loade
 	l := loaded{app: apps.App{
 		Name: ca.Name, SDKAppID: uint64(max(s.SDKAppID, 0)), Since: ca.CreationTimestamp.Time,
 		AllowedNamespaces: s.AllowedNamespaces, DiscoveryNamespace: s.Discovery.Namespace,
-		ResyncInterval: s.ResyncInterval.Duration,
 	}}
+	if s.ResyncInterval != nil {
+		l.app.ResyncInterval = s.ResyncInterval.Duration
+	}
 	fail := func(reason, msg string) (loaded, error) {
 		c := cond(imv1alpha1.ConditionReady, false, reason, msg)
 		l.problem = &c

@@ -102,7 +102,7 @@ type ChatAppSpec struct {
 	// +kubebuilder:default="10m"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('24h')",message="resyncInterval must be between 1m and 24h"
-	ResyncInterval metav1.Duration `json:"resyncInterval,omitempty"`
+	ResyncInterval *metav1.Duration `json:"resyncInterval,omitempty"`
 
 	// credentialsSecretRef names the Secret, in the operator's namespace,
 	// with the keys secretKey (needed for any REST call), callbackToken
