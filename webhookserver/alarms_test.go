@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 )
 
 var _ = Describe("IM's alarm callbacks", Ordered, func() {
@@ -44,11 +46,11 @@ var _ = Describe("IM's alarm callbacks", Ordered, func() {
 	It("counts Alert.RequestOverLimit by API, answers OK and raises a Warning Event on the manager's Pod", func() {
 		api := "openim/batchsendmsg"
 		before := testutil.ToFloat64(alarmsTotal.WithLabelValues("default", AlarmKindRequestOverLimit, api))
-		accepted := testutil.ToFloat64(callbacksTotal.WithLabelValues(CmdAlertRequestOverLimit, resultAlarm))
+		accepted := testutil.ToFloat64(callbacksTotal.WithLabelValues(apps.DefaultName, CmdAlertRequestOverLimit, resultAlarm))
 		// The documented sample, byte for byte.
 		r.send(CmdAlertRequestOverLimit, []byte(`{"CallbackCommand":"Alert.RequestOverLimit","ServiceName":"openim","Command":"batchsendmsg","Request":510,"Limit":200}`))
 		Expect(testutil.ToFloat64(alarmsTotal.WithLabelValues("default", AlarmKindRequestOverLimit, api)) - before).To(Equal(1.0))
-		Expect(testutil.ToFloat64(callbacksTotal.WithLabelValues(CmdAlertRequestOverLimit, resultAlarm)) - accepted).To(Equal(1.0))
+		Expect(testutil.ToFloat64(callbacksTotal.WithLabelValues(apps.DefaultName, CmdAlertRequestOverLimit, resultAlarm)) - accepted).To(Equal(1.0))
 
 		Eventually(warnings(ReasonIMRequestOverLimit), 30*time.Second, 100*time.Millisecond).Should(HaveLen(1))
 		e := warnings(ReasonIMRequestOverLimit)()[0]

@@ -54,11 +54,11 @@ func (h *handler) targets(app *apps.App, groupID string) (keys []types.Namespace
 		return []types.NamespacedName{key}, d
 	}
 	if h.routes.countIn(ns) >= h.opts.DiscoveryMaxGroups {
-		discoveryRefused.WithLabelValues("max_groups").Inc()
+		discoveryRefused.WithLabelValues(app.Name, "max_groups").Inc()
 		return nil, nil
 	}
 	if !h.discoveries.Allow() {
-		discoveryRefused.WithLabelValues("rate").Inc()
+		discoveryRefused.WithLabelValues(app.Name, "rate").Inc()
 		return nil, nil
 	}
 	return []types.NamespacedName{key}, d

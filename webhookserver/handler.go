@@ -16,6 +16,10 @@ import (
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 )
 
+// appUnknown is the app label of a request not authenticated as any app's:
+// label values stay the served apps' names, whatever a request claims.
+const appUnknown = "unknown"
+
 // MaxBodyBytes is the largest callback body accepted (1 MiB).
 const MaxBodyBytes = 1 << 20
 
@@ -33,6 +37,8 @@ type handler struct {
 	routes *routes // group ID -> ChatGroups, from the informer: no API request per callback
 	writer *Writer
 	alarms *alarmSink // IM's own alarms: alarms.go
+	// appSeen feeds ChatApps' status.lastCallbackTime; nil in unit tests.
+	appSeen *appCallbacks
 	log    logr.Logger
 	now    func() time.Time
 
@@ -64,9 +70,9 @@ func (h *handler) arrivalStamp(now time.Time) int64 {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	cmd := "other"
-	code, result, info := h.serve(w, r, &cmd)
-	callbacksTotal.WithLabelValues(commandLabel(cmd), result).Inc()
+	cmd, app := "other", appUnknown
+	code, result, info := h.serve(w, r, &cmd, &app)
+	callbacksTotal.WithLabelValues(app, commandLabel(cmd), result).Inc()
 	if code == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", http.MethodPost)
 	}
@@ -78,13 +84,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // status, the metrics result and the ErrorInfo. Everything that can be
 // checked from the query (app, Sign, RequestTime) is checked before the
 // body is read: an unauthenticated request costs no memory.
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (int, string, string) {
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd, appName *string) (int, string, string) {
 	if r.Method != http.MethodPost {
 		return http.StatusMethodNotAllowed, resultMethod, "only POST is accepted"
 	}
 	q := parseCallbackQuery(r.URL.RawQuery)
 	now := h.now()
 	app, code, msg := h.authenticate(q.sdkAppID, q.sign, q.requestTime, now)
+	if app != nil {
+		*appName = app.Name
+	}
 	if code != 0 {
 		if code == http.StatusForbidden {
 			return code, resultForbidden, msg
@@ -106,6 +115,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd *string) (in
 		return http.StatusBadRequest, resultBadRequest, "reading body failed"
 	}
 	markCallback()
+	if h.appSeen != nil {
+		h.appSeen.mark(app, now)
+	}
 	if isAlarm(q.command) {
 		*cmd = q.command
 		return h.alarm(q.command, body)

@@ -12,8 +12,8 @@ import (
 var (
 	callbacksTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatgroup_webhook_callbacks_total",
-		Help: "Callback requests by command (known commands, Group.CallbackBefore, or other) and result.",
-	}, []string{"command", "result"})
+		Help: "Callback requests by app (the ChatApp's name, default for the flags' app, unknown before authentication succeeds), command (known commands, Group.CallbackBefore, or other) and result.",
+	}, []string{"app", "command", "result"})
 
 	requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "chatgroup_webhook_request_duration_seconds",
@@ -33,8 +33,8 @@ var (
 
 	discoveryRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatgroup_webhook_discovery_refused_total",
-		Help: "Callbacks for undeclared groups that discovery did not take, by reason: max_groups (--discovery-max-groups reached) or rate (--discovery-per-minute).",
-	}, []string{"reason"})
+		Help: "Callbacks for undeclared groups that discovery did not take, by app and reason: max_groups (--discovery-max-groups reached) or rate (--discovery-per-minute).",
+	}, []string{"app", "reason"})
 
 	callbacksCoalesced = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "chatgroup_webhook_callbacks_coalesced_total",

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
 )
 
@@ -23,9 +24,19 @@ func sendMsg(seq int64, from string) map[string]any {
 	return map[string]any{"MsgSeq": seq, "MsgTime": 1_700_000_000 + seq, "From_Account": from}
 }
 
+// appOfResult is the app label a result is counted under: requests refused
+// before authentication belong to no app.
+func appOfResult(result string) string {
+	switch result {
+	case resultMethod, resultForbidden, resultUnauth:
+		return appUnknown
+	}
+	return apps.DefaultName
+}
+
 func counterValue(cmd, result string) float64 {
 	var m dto.Metric
-	Expect(callbacksTotal.WithLabelValues(cmd, result).Write(&m)).To(Succeed())
+	Expect(callbacksTotal.WithLabelValues(appOfResult(result), cmd, result).Write(&m)).To(Succeed())
 	return m.GetCounter().GetValue()
 }
 

@@ -287,7 +287,8 @@ func New(mgr manager.Manager, opts Options) (*Server, error) {
 	h := &handler{opts: opts, routes: newRoutes(), writer: w, log: log, now: time.Now,
 		inflight:    make(chan struct{}, opts.MaxInFlight),
 		discoveries: rate.NewLimiter(rate.Limit(opts.DiscoveryPerMinute/60), max(1, int(opts.DiscoveryPerMinute/6))),
-		alarms:      newAlarmSink(mgr.GetEventRecorder("chatgroup-webhook"), opts.AlarmRegarding, log.WithName("alarms"))}
+		alarms:      newAlarmSink(mgr.GetEventRecorder("chatgroup-webhook"), opts.AlarmRegarding, log.WithName("alarms")),
+		appSeen:     newAppCallbacks(mgr.GetClient())}
 	certs, err := newCertWatcher(opts.CertDir)
 	if err != nil {
 		return nil, err
@@ -308,6 +309,9 @@ func Setup(mgr manager.Manager, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if err := mgr.Add(s.share); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(s.handler.appSeen); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddReadyzCheck("webhook", s.ReadyCheck); err != nil {

@@ -43,6 +43,7 @@ var _ = Describe("kubectl", Ordered, func() {
 		out := kubectl("apply", "-n", "samples", "-f", filepath.Join(testenv.RepoRoot(), "config", "samples"))
 		Expect(out).To(ContainSubstring("chatgroup.im.chatgroup.dev/release-announcements created"))
 		Expect(out).To(ContainSubstring("chatgroup.im.chatgroup.dev/support-lobby created"))
+		Expect(out).To(ContainSubstring("chatapp.im.chatgroup.dev/staging created"))
 	})
 
 	It("lists them by short name with the printer columns", func() {
@@ -52,6 +53,14 @@ var _ = Describe("kubectl", Ordered, func() {
 		Expect(out).To(MatchRegexp(`(?m)^support-lobby\s+@TGS#2J4SZEAEL\s`))
 		Expect(kubectl("get", "chat", "-n", "samples", "-o", "name")).To(ContainSubstring("chatgroup.im.chatgroup.dev/support-lobby"),
 			"the category `chat` must list ChatGroups")
+	})
+
+	It("lists ChatApps with their printer columns", func() {
+		out := kubectl("get", "chatapps")
+		Expect(out).To(MatchRegexp(`^NAME\s+SDKAPPID\s+ENDPOINT\s+READY\s+GROUPS\s+AGE\n`))
+		Expect(out).To(MatchRegexp(`(?m)^staging\s+1400000002\s+https://adminapisgp.im.qcloud.com\s`))
+		Expect(kubectl("get", "chat", "-o", "name")).To(ContainSubstring("chatapp.im.chatgroup.dev/staging"),
+			"the category `chat` must list ChatApps")
 	})
 
 	It("explains the fields", func() {

@@ -7,13 +7,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
-// DefaultApp is the app label of the one IM app the manager serves today.
-// The label exists already so that dashboards and alerts written now keep
-// working, summed or split by app, once several apps are served.
-const DefaultApp = "default"
+// DefaultApp is the app label of the default app (the flags' app); a
+// ChatApp's client is labelled with the ChatApp's name.
+const DefaultApp = imv1alpha1.DefaultAppName
 
 // Error classes, the "class" label of chatgroup_im_errors_total. They are
 // tim's predicates (one home for which code means what), not code lists.

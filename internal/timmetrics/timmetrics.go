@@ -22,28 +22,28 @@ import (
 var (
 	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatgroup_im_requests_total",
-		Help: "IM REST attempts (retries included) by command and result: ok, the IM error code, http_<status>, network, canceled, bad_response or error.",
-	}, []string{"command", "result"})
+		Help: "IM REST attempts (retries included) by app, command and result: ok, the IM error code, http_<status>, network, canceled, bad_response or error.",
+	}, []string{"app", "command", "result"})
 
 	requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "chatgroup_im_request_duration_seconds",
-		Help: "Duration of one IM REST attempt, by command.",
+		Help: "Duration of one IM REST attempt, by app and command.",
 		// The IM server gives up after 3 s and the client after 6 s; 10 s
 		// keeps a slow network path visible above both.
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	}, []string{"command"})
+	}, []string{"app", "command"})
 
 	retriesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatgroup_im_retries_total",
-		Help: "IM REST retries by command and reason: rate_limited, transient, usersig_expired.",
-	}, []string{"command", "reason"})
+		Help: "IM REST retries by app, command and reason: rate_limited, transient, usersig_expired.",
+	}, []string{"app", "command", "reason"})
 
-	rateLimitWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+	rateLimitWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "chatgroup_im_rate_limit_wait_seconds",
-		Help: "Time an IM REST attempt waited for the client's own rate limiter (--im-qps); attempts that did not wait are not observed.",
+		Help: "Time an IM REST attempt waited for its app's rate limiter (--im-qps, a ChatApp's spec.qps), by app; attempts that did not wait are not observed.",
 		// From one token at the default 100/s (10 ms) up to a long queue.
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	})
+	}, []string{"app"})
 )
 
 func init() {
@@ -66,19 +66,19 @@ func New() Observer { return Observer{} }
 // Attempt implements tim.Observer.
 func (o Observer) Attempt(command, result string, d time.Duration) {
 	cmd := commandLabel(command)
-	requestsTotal.WithLabelValues(cmd, result).Inc()
-	requestDuration.WithLabelValues(cmd).Observe(d.Seconds())
+	requestsTotal.WithLabelValues(o.appLabel(), cmd, result).Inc()
+	requestDuration.WithLabelValues(o.appLabel(), cmd).Observe(d.Seconds())
 	o.countOutcome(cmd, result)
 }
 
 // Retry implements tim.Observer.
-func (Observer) Retry(command, reason string) {
-	retriesTotal.WithLabelValues(commandLabel(command), reason).Inc()
+func (o Observer) Retry(command, reason string) {
+	retriesTotal.WithLabelValues(o.appLabel(), commandLabel(command), reason).Inc()
 }
 
 // RateLimitWait implements tim.Observer.
-func (Observer) RateLimitWait(d time.Duration) {
-	rateLimitWait.Observe(d.Seconds())
+func (o Observer) RateLimitWait(d time.Duration) {
+	rateLimitWait.WithLabelValues(o.appLabel()).Observe(d.Seconds())
 }
 
 func commandLabel(command string) string {

@@ -21,13 +21,13 @@ func TestObserverCounts(t *testing.T) {
 	const attr = "group_open_attr_http_svc/get_group_attr"
 	var o tim.Observer = New()
 
-	ok0 := testutil.ToFloat64(requestsTotal.WithLabelValues("create_group", tim.ResultOK))
-	rl0 := testutil.ToFloat64(requestsTotal.WithLabelValues("create_group", "60007"))
-	nf0 := testutil.ToFloat64(requestsTotal.WithLabelValues("get_group_attr", "10010"))
-	retry0 := testutil.ToFloat64(retriesTotal.WithLabelValues("create_group", tim.RetryRateLimited))
-	durations0 := histogramCount(t, requestDuration.WithLabelValues("create_group"))
-	waits0 := histogramCount(t, rateLimitWait)
-	waitSum0 := histogramSum(t, rateLimitWait)
+	ok0 := testutil.ToFloat64(requestsTotal.WithLabelValues(DefaultApp, "create_group", tim.ResultOK))
+	rl0 := testutil.ToFloat64(requestsTotal.WithLabelValues(DefaultApp, "create_group", "60007"))
+	nf0 := testutil.ToFloat64(requestsTotal.WithLabelValues(DefaultApp, "get_group_attr", "10010"))
+	retry0 := testutil.ToFloat64(retriesTotal.WithLabelValues(DefaultApp, "create_group", tim.RetryRateLimited))
+	durations0 := histogramCount(t, requestDuration.WithLabelValues(DefaultApp, "create_group"))
+	waits0 := histogramCount(t, rateLimitWait.WithLabelValues(DefaultApp))
+	waitSum0 := histogramSum(t, rateLimitWait.WithLabelValues(DefaultApp))
 
 	o.Attempt(create, "60007", 30*time.Millisecond)
 	o.Retry(create, tim.RetryRateLimited)
@@ -39,13 +39,13 @@ func TestObserverCounts(t *testing.T) {
 		name      string
 		got, want float64
 	}{
-		{"create_group ok", testutil.ToFloat64(requestsTotal.WithLabelValues("create_group", tim.ResultOK)) - ok0, 1},
-		{"create_group 60007", testutil.ToFloat64(requestsTotal.WithLabelValues("create_group", "60007")) - rl0, 1},
-		{"get_group_attr 10010", testutil.ToFloat64(requestsTotal.WithLabelValues("get_group_attr", "10010")) - nf0, 1},
-		{"create_group retries", testutil.ToFloat64(retriesTotal.WithLabelValues("create_group", tim.RetryRateLimited)) - retry0, 1},
-		{"create_group durations", histogramCount(t, requestDuration.WithLabelValues("create_group")) - durations0, 2},
-		{"rate limit waits", histogramCount(t, rateLimitWait) - waits0, 1},
-		{"rate limit wait seconds", histogramSum(t, rateLimitWait) - waitSum0, 0.25},
+		{"create_group ok", testutil.ToFloat64(requestsTotal.WithLabelValues(DefaultApp, "create_group", tim.ResultOK)) - ok0, 1},
+		{"create_group 60007", testutil.ToFloat64(requestsTotal.WithLabelValues(DefaultApp, "create_group", "60007")) - rl0, 1},
+		{"get_group_attr 10010", testutil.ToFloat64(requestsTotal.WithLabelValues(DefaultApp, "get_group_attr", "10010")) - nf0, 1},
+		{"create_group retries", testutil.ToFloat64(retriesTotal.WithLabelValues(DefaultApp, "create_group", tim.RetryRateLimited)) - retry0, 1},
+		{"create_group durations", histogramCount(t, requestDuration.WithLabelValues(DefaultApp, "create_group")) - durations0, 2},
+		{"rate limit waits", histogramCount(t, rateLimitWait.WithLabelValues(DefaultApp)) - waits0, 1},
+		{"rate limit wait seconds", histogramSum(t, rateLimitWait.WithLabelValues(DefaultApp)) - waitSum0, 0.25},
 	} {
 		if math.Abs(c.got-c.want) > 1e-9 {
 			t.Errorf("%s: +%v, want +%v", c.name, c.got, c.want)
