@@ -90,7 +90,7 @@ type clientTarget struct {
 
 type verification struct {
 	fingerprint string
-	err         error
+	refused     string // IM's refusal, "" when it accepted
 }
 
 // setupApps adds the ChatApp controller and, on the leader, the pass that
@@ -339,14 +339,17 @@ func (a *appReconciler) verify(ctx context.Context, name string, l loaded) (meta
 				"checking the credentials with IM failed; retrying: "+err.Error())
 			return c, err
 		}
-		v = verification{fingerprint: l.fingerprint, err: err}
+		v = verification{fingerprint: l.fingerprint}
+		if err != nil {
+			v.refused = err.Error()
+		}
 		a.mu.Lock()
 		a.verified[name] = v
 		a.mu.Unlock()
 	}
-	if v.err != nil {
+	if v.refused != "" {
 		return cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonCredentialsInvalid,
-			"IM refused the credentials (fix the Secret's secretKey or spec.adminIdentifier; checked again when either changes): "+v.err.Error()), nil
+			"IM refused the credentials (fix the Secret's secretKey or spec.adminIdentifier; checked again when either changes): "+v.refused), nil
 	}
 	return cond(imv1alpha1.ConditionReady, true, imv1alpha1.ReasonAvailable, "the credentials are loaded and IM accepts them"), nil
 }

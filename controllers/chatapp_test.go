@@ -183,7 +183,9 @@ var _ = Describe("Several apps", func() {
 
 		// Deleting it releases the group: nothing destroyed.
 		Expect(k8s.Delete(ctx, cg)).To(Succeed())
-		Eventually(func() bool { return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(cg), &imv1alpha1.ChatGroup{})) }, "20s").Should(BeTrue())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, client.ObjectKeyFromObject(cg), &imv1alpha1.ChatGroup{}))
+		}, "20s").Should(BeTrue())
 		Expect(t.fake.Calls("destroy_group")).To(BeZero())
 		g, ok := t.fake.Group(id)
 		Expect(ok).To(BeTrue())

@@ -39,8 +39,8 @@ type handler struct {
 	alarms *alarmSink // IM's own alarms: alarms.go
 	// appSeen feeds ChatApps' status.lastCallbackTime; nil in unit tests.
 	appSeen *appCallbacks
-	log    logr.Logger
-	now    func() time.Time
+	log     logr.Logger
+	now     func() time.Time
 
 	// inflight holds a token per request being read and decoded
 	// (Options.MaxInFlight): bodies in memory stay bounded under a flood.
