@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
@@ -28,10 +31,6 @@ const (
 	EnvEndpoint        = "IM_ENDPOINT"
 )
 
-// errChatApp answers --app until ChatApp objects exist (issue #16).
-var errChatApp = errors.New("--app: ChatApp is not supported by this operator version; " +
-	"import from the default app (no --app) or give the app's credentials with --sdkappid and " + EnvSecretKey)
-
 // credentials are what a REST call needs. secretKey never leaves this
 // process except inside the UserSig the tim client makes from it.
 type credentials struct {
@@ -41,6 +40,9 @@ type credentials struct {
 	endpoint  string
 	// source says where they came from, for messages (never the key).
 	source string
+	// appRef is the ChatApp the groups belong to ("" for the default
+	// app): the manifests name it, and declared groups are its own.
+	appRef string
 }
 
 // credFlags are import's credential flags.
@@ -53,12 +55,19 @@ type credFlags struct {
 	operatorNamespace string
 }
 
-// resolve picks the credentials: --app (not yet supported), else flags and
+// resolve picks the credentials: a ChatApp's (--app), else flags and
 // environment when an SDKAppID is given there, else the default app as the
 // chart installs it.
 func (f *credFlags) resolve(ctx context.Context, getenv func(string) string, cluster func() (client.Client, error)) (credentials, error) {
 	if f.app != "" {
-		return credentials{}, errChatApp
+		if f.sdkAppID != "" || f.secretKeyFile != "" {
+			return credentials{}, errors.New("--app takes the ChatApp's credentials from the cluster: drop --sdkappid and --secret-key-file")
+		}
+		c, err := cluster()
+		if err != nil {
+			return credentials{}, err
+		}
+		return fromChatApp(ctx, c, f.app, f.operatorNamespace)
 	}
 	appID := firstNonEmpty(f.sdkAppID, getenv(EnvSDKAppID))
 	if appID != "" {
@@ -266,4 +275,86 @@ func clusterErr(err error) error {
 		return fmt.Errorf("the cluster refused the kubeconfig's credentials (%w)", err)
 	}
 	return err
+}
+
+// fromChatApp reads a ChatApp's credentials as the operator does: the
+// ChatApp's SDKAppID, endpoint and admin, and the secretKey of its Secret
+// in the operator's namespace (--operator-namespace, or the namespace of
+// the operator's Deployment).
+func fromChatApp(ctx context.Context, c client.Client, name, namespace string) (credentials, error) {
+	var ca imv1alpha1.ChatApp
+	if err := c.Get(ctx, types.NamespacedName{Name: name}, &ca); err != nil {
+		switch {
+		case apierrors.IsNotFound(err):
+			return credentials{}, fmt.Errorf("--app: no ChatApp named %q in the cluster (kubectl get chatapps lists them)", name)
+		case meta.IsNoMatchError(err):
+			return credentials{}, errors.New("--app: the cluster has no ChatApp resource; install an operator version with ChatApps, or give the app's credentials with --sdkappid and " + EnvSecretKey)
+		}
+		return credentials{}, fmt.Errorf("reading ChatApp %s: %w", name, clusterErr(err))
+	}
+	if namespace == "" {
+		ns, err := operatorNamespace(ctx, c)
+		if err != nil {
+			return credentials{}, err
+		}
+		namespace = ns
+	}
+	ref := types.NamespacedName{Namespace: namespace, Name: ca.Spec.CredentialsSecretRef.Name}
+	var sec corev1.Secret
+	if err := c.Get(ctx, ref, &sec); err != nil {
+		return credentials{}, fmt.Errorf("reading Secret %s of ChatApp %s: %w", ref, name, clusterErr(err))
+	}
+	key := strings.TrimSpace(string(sec.Data[imv1alpha1.SecretKeySecretKey]))
+	if key == "" {
+		return credentials{}, fmt.Errorf("the Secret %s of ChatApp %s has no key %q (or it is empty)", ref, name, imv1alpha1.SecretKeySecretKey)
+	}
+	if ca.Spec.SDKAppID <= 0 {
+		return credentials{}, fmt.Errorf("ChatApp %s has no valid sdkAppID", name)
+	}
+	return credentials{
+		sdkAppID:  uint64(ca.Spec.SDKAppID),
+		secretKey: key,
+		admin:     firstNonEmpty(ca.Spec.AdminIdentifier, tim.DefaultAdminIdentifier),
+		endpoint:  firstNonEmpty(ca.Spec.Endpoint, tim.DefaultEndpoint),
+		source:    "ChatApp " + name,
+		appRef:    name,
+	}, nil
+}
+
+// managerFlags are arguments only the operator's manager takes: a
+// Deployment running a container with one of them is the operator.
+var managerFlags = []string{"webhook-bind-address", "max-destroys-per-hour", "sdkappid", "operator-namespace"}
+
+// operatorNamespace finds the operator's namespace from its Deployment:
+// its --operator-namespace argument, else the Deployment's namespace.
+func operatorNamespace(ctx context.Context, c client.Client) (string, error) {
+	var list appsv1.DeploymentList
+	if err := c.List(ctx, &list); err != nil {
+		return "", fmt.Errorf("looking for the operator's Deployment: %w (or give --operator-namespace)", clusterErr(err))
+	}
+	found := map[string]bool{}
+	for _, d := range list.Items {
+		for _, ctr := range d.Spec.Template.Spec.Containers {
+			args := parseArgs(append(append([]string{}, ctr.Command...), ctr.Args...))
+			for _, f := range managerFlags {
+				if _, ok := args[f]; ok {
+					found[firstNonEmpty(args["operator-namespace"], d.Namespace)] = true
+					break
+				}
+			}
+		}
+	}
+	names := make([]string, 0, len(found))
+	for ns := range found {
+		names = append(names, ns)
+	}
+	sort.Strings(names)
+	switch len(names) {
+	case 1:
+		return names[0], nil
+	case 0:
+		return "", errors.New("no chatgroup-operator Deployment found: give its namespace with --operator-namespace")
+	default:
+		return "", fmt.Errorf("chatgroup-operator Deployments in several namespaces (%s): choose one with --operator-namespace", strings.Join(names, ", "))
+	}
 }

@@ -23,8 +23,11 @@ import (
 
 // importOptions are import's flags.
 type importOptions struct {
-	r               *root
-	creds           credFlags
+	r     *root
+	creds credFlags
+	// appRef is the ChatApp of the groups imported ("" for the default
+	// app), set once the credentials are resolved.
+	appRef          string
 	policy          string
 	groupType       string
 	idPrefix        string
@@ -63,7 +66,8 @@ Names follow the rule discovery uses, so a re-run produces the same names and,
 for unchanged groups, byte-identical output.
 
 Credentials come from the cluster (the default app, read from the operator's
-Deployment and Secret as the chart installs them), or from flags and the
+Deployment and Secret as the chart installs them; or, with --app, a ChatApp
+and its Secret, and the manifests then carry spec.appRef), or from flags and the
 environment on a machine without the operator: --sdkappid (or IM_SDKAPPID),
 --secret-key-file (or IM_SECRET_KEY), --admin-identifier (IM_ADMIN_IDENTIFIER),
 --im-endpoint (IM_ENDPOINT).
@@ -80,6 +84,9 @@ a manifest leaves them unmanaged.`,
   # Enforce the current values of every Public group whose ID starts with "team-"
   kubectl chatgroup import --policy Enforce --type Public --id-prefix team- -n chat > groups.yaml
 
+  # The groups of the ChatApp "staging", into the namespace allowed to use it
+  kubectl chatgroup import --app staging -n staging --out chat/staging/
+
   # Without the operator installed
   IM_SECRET_KEY=$(cat key) kubectl chatgroup import --sdkappid 1400000000 \
       --im-endpoint https://adminapisgp.im.qcloud.com --include-declared`,
@@ -87,7 +94,7 @@ a manifest leaves them unmanaged.`,
 		RunE: func(c *cobra.Command, _ []string) error { return o.run(c.Context()) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.creds.app, "app", "", "ChatApp whose credentials to use (not supported by this operator version)")
+	f.StringVar(&o.creds.app, "app", "", "ChatApp whose groups to import: its SDKAppID, endpoint and admin, and the secretKey of its Secret in the operator's namespace; the manifests name it in spec.appRef")
 	f.StringVar(&o.creds.sdkAppID, "sdkappid", "", "the app's SDKAppID, to import without the operator (or "+EnvSDKAppID+")")
 	f.StringVar(&o.creds.secretKeyFile, "secret-key-file", "", "file with the app's secret key (or "+EnvSecretKey+"); with --sdkappid")
 	f.StringVar(&o.creds.adminIdentifier, "admin-identifier", "", "the app admin account (or "+EnvAdminIdentifier+"; default: the operator's, else administrator)")
@@ -152,6 +159,7 @@ func (o *importOptions) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	o.appRef = cr.appRef
 	im, err := tim.New(tim.Config{
 		Endpoint: cr.endpoint, SDKAppID: cr.sdkAppID, AdminIdentifier: cr.admin, SecretKey: cr.secretKey, QPS: o.imQPS,
 	})
@@ -164,7 +172,7 @@ func (o *importOptions) run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("%w (--include-declared imports without consulting the cluster)", err)
 		}
-		if declared, err = declaredGroupIDs(ctx, c); err != nil {
+		if declared, err = declaredGroupIDs(ctx, c, cr.appRef); err != nil {
 			return err
 		}
 	}
@@ -193,9 +201,10 @@ func (o *importOptions) run(ctx context.Context) error {
 	return nil
 }
 
-// declaredGroupIDs are the group IDs some ChatGroup in the cluster claims.
-// No CRD means nothing is declared.
-func declaredGroupIDs(ctx context.Context, c client.Client) (map[string]bool, error) {
+// declaredGroupIDs are the group IDs some ChatGroup in the cluster claims
+// in the app appRef names ("" for the default app): the same ID in another
+// app is another group. No CRD means nothing is declared.
+func declaredGroupIDs(ctx context.Context, c client.Client, appRef string) (map[string]bool, error) {
 	var list imv1alpha1.ChatGroupList
 	if err := c.List(ctx, &list); err != nil {
 		if meta.IsNoMatchError(err) {
@@ -205,7 +214,9 @@ func declaredGroupIDs(ctx context.Context, c client.Client) (map[string]bool, er
 	}
 	out := make(map[string]bool, len(list.Items))
 	for _, cg := range list.Items {
-		out[cg.Spec.GroupID] = true
+		if ref := cg.Spec.AppRef; (ref == nil && appRef == "") || (ref != nil && ref.Name == appRef) {
+			out[cg.Spec.GroupID] = true
+		}
 	}
 	return out, nil
 }
@@ -320,14 +331,15 @@ type manifestMeta struct {
 }
 
 type manifestSpec struct {
-	GroupID          string  `json:"groupID"`
-	Type             string  `json:"type,omitempty"`
-	Owner            string  `json:"owner,omitempty"`
-	Name             *string `json:"name,omitempty"`
-	Introduction     *string `json:"introduction,omitempty"`
-	Notification     *string `json:"notification,omitempty"`
-	FaceURL          *string `json:"faceURL,omitempty"`
-	ManagementPolicy string  `json:"managementPolicy"`
+	AppRef           *manifestAppRef `json:"appRef,omitempty"`
+	GroupID          string          `json:"groupID"`
+	Type             string          `json:"type,omitempty"`
+	Owner            string          `json:"owner,omitempty"`
+	Name             *string         `json:"name,omitempty"`
+	Introduction     *string         `json:"introduction,omitempty"`
+	Notification     *string         `json:"notification,omitempty"`
+	FaceURL          *string         `json:"faceURL,omitempty"`
+	ManagementPolicy string          `json:"managementPolicy"`
 	// Written out although Orphan is the default: the operator did not
 	// create these groups, and a reviewer should see that deleting the
 	// file leaves the group alone.
@@ -338,8 +350,9 @@ func (o *importOptions) manifest(g tim.GroupInfo, namespace string) (doc, error)
 	m := manifest{
 		APIVersion: imv1alpha1.GroupVersion.String(),
 		Kind:       "ChatGroup",
-		Metadata:   manifestMeta{Name: groupname.For(g.GroupID), Namespace: namespace},
+		Metadata:   manifestMeta{Name: groupname.ForApp(o.appRef, g.GroupID), Namespace: namespace},
 		Spec: manifestSpec{
+			AppRef:           appRefOf(o.appRef),
 			GroupID:          g.GroupID,
 			ManagementPolicy: o.policy,
 			DeletionPolicy:   string(imv1alpha1.DeletionPolicyOrphan),
@@ -505,4 +518,16 @@ func (p *progress) done() {
 	}
 	_, _ = fmt.Fprintf(p.out, "\rlisted %d, read %d, skipped %d declared, %d gone meanwhile; done in %s\n",
 		p.nListed, p.nRead, p.skipped, p.gone, time.Since(p.start).Round(time.Second))
+}
+
+func appRefOf(name string) *manifestAppRef {
+	if name == "" {
+		return nil
+	}
+	return &manifestAppRef{Name: name}
+}
+
+// manifestAppRef is spec.appRef.
+type manifestAppRef struct {
+	Name string `json:"name"`
 }

@@ -199,6 +199,55 @@ var _ = Describe("import", func() {
 		expectCleanFailure(run(nil, "import", "--operator-namespace", "chart-ns"), "IM refused the credentials")
 	})
 
+	It("imports a ChatApp's groups with its credentials, naming the app in every manifest", func() {
+		im := newFakeIM(func(o *timfake.Options) { o.SDKAppID = appID + 1; o.SecretKey = "staging-key-0123456789" })
+		ids, err := im.SeedGroups(timfake.MixedGroups(7, "stg-"))
+		Expect(err).NotTo(HaveOccurred())
+		createNamespace("op-ns")
+		Expect(k8s.Create(context.Background(), &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "op-ns", Name: "staging-im"},
+			Data:       map[string][]byte{"secretKey": []byte("staging-key-0123456789"), "callbackToken": []byte("t")},
+		})).To(Succeed())
+		Expect(k8s.Create(context.Background(), &imv1alpha1.ChatApp{
+			ObjectMeta: metav1.ObjectMeta{Name: "staging"},
+			Spec: imv1alpha1.ChatAppSpec{SDKAppID: int64(appID + 1), Endpoint: im.url,
+				CredentialsSecretRef: imv1alpha1.SecretReference{Name: "staging-im"}},
+		})).To(Succeed())
+
+		// The same group ID declared for the default app does not hide
+		// the staging app's group.
+		createNamespace("stg-declared")
+		Expect(k8s.Create(context.Background(), &imv1alpha1.ChatGroup{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "stg-declared", Name: "default-app"},
+			Spec:       imv1alpha1.ChatGroupSpec{GroupID: ids[1], ManagementPolicy: imv1alpha1.ManagementPolicyObserve},
+		})).To(Succeed())
+		r := run(nil, "import", "--app", "staging", "--operator-namespace", "op-ns", "--id-prefix", "stg-", "-n", "stg-declared")
+		Expect(r.code).To(Equal(0), r.stderr)
+		manifests := docs(r.stdout)
+		Expect(manifests).To(HaveLen(3))
+		for _, m := range manifests {
+			Expect(m).To(ContainSubstring("appRef:\n    name: staging\n"))
+		}
+		Expect(r.stdout).To(ContainSubstring("name: " + groupname.ForApp("staging", ids[1]) + "\n"))
+		file := filepath.Join(GinkgoT().TempDir(), "staging.yaml")
+		Expect(os.WriteFile(file, []byte(r.stdout), 0o600)).To(Succeed())
+		out, err := kubectlRun("apply", "--dry-run=server", "-f", file)
+		Expect(err).NotTo(HaveOccurred(), out)
+
+		// Declared in the staging app: skipped.
+		Expect(k8s.Create(context.Background(), &imv1alpha1.ChatGroup{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "stg-declared", Name: "staging-app"},
+			Spec: imv1alpha1.ChatGroupSpec{AppRef: &imv1alpha1.AppReference{Name: "staging"}, GroupID: ids[1],
+				ManagementPolicy: imv1alpha1.ManagementPolicyObserve},
+		})).To(Succeed())
+		r = run(nil, "import", "--app", "staging", "--operator-namespace", "op-ns", "--id-prefix", "stg-")
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(docs(r.stdout)).To(HaveLen(2))
+
+		// --app with flag credentials is ambiguous.
+		expectCleanFailure(run(keyEnv, "import", "--app", "staging", "--sdkappid", "1400000001"), "--app takes the ChatApp's credentials")
+	})
+
 	Describe("bad input: a one-line error and a non-zero exit, no stack trace, no partial manifest", func() {
 		It("wrong secret key", func() {
 			im := newFakeIM(nil)
@@ -226,8 +275,8 @@ var _ = Describe("import", func() {
 			r := run(keyEnv, "import", "--sdkappid", "1400000077", "--im-endpoint", "console.tim.qq.com", "--include-declared")
 			expectCleanFailure(r, "Endpoint")
 		})
-		It("an unknown app (ChatApps do not exist yet)", func() {
-			expectCleanFailure(run(keyEnv, "import", "--app", "prod"), "ChatApp is not supported by this operator version")
+		It("an unknown app", func() {
+			expectCleanFailure(run(keyEnv, "import", "--app", "prod", "--operator-namespace", "default"), `no ChatApp named "prod"`)
 		})
 		It("IM's rate limit on the listing", func() {
 			im := newFakeIM(nil)

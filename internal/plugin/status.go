@@ -13,13 +13,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 )
 
 // maxFailingShown keeps status to one screen; the rest are counted.
 const maxFailingShown = 20
-
-// defaultApp names the app of the operator's flags, as metrics will (#16).
-const defaultApp = "default"
 
 func newStatusCommand(r *root) *cobra.Command {
 	var all bool
@@ -80,7 +78,7 @@ func runStatus(ctx context.Context, r *root, all bool) error {
 	var fails []failing
 	for i := range list.Items {
 		cg := &list.Items[i]
-		app := appOf(cg)
+		app := apps.NameOf(cg) // as the operator and its metrics name it
 		n := counts[app]
 		if n == nil {
 			n = &appCounts{}
@@ -164,10 +162,6 @@ func runStatus(ctx context.Context, r *root, all bool) error {
 	}
 	return writeAll(r.env.IO.Out, []byte(b.String()))
 }
-
-// appOf is the app a ChatGroup belongs to. Until ChatApps exist (#16)
-// every ChatGroup uses the app of the operator's flags.
-func appOf(*imv1alpha1.ChatGroup) string { return defaultApp }
 
 func isTrue(c *metav1.Condition) bool { return c != nil && c.Status == metav1.ConditionTrue }
 

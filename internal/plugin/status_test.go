@@ -96,6 +96,23 @@ var _ = Describe("status and resync", Ordered, func() {
 			Expect(strings.Split(r.stdout, "Failing")[1]).NotTo(ContainSubstring(ok))
 		}
 
+		// A ChatGroup of a ChatApp is counted under that app.
+		const appNS = "ops-staging"
+		createNamespace(appNS)
+		staging := &imv1alpha1.ChatGroup{
+			ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "in-staging"},
+			Spec: imv1alpha1.ChatGroupSpec{AppRef: &imv1alpha1.AppReference{Name: "staging"}, GroupID: "in-staging",
+				ManagementPolicy: imv1alpha1.ManagementPolicyObserve},
+		}
+		Expect(k8s.Create(context.Background(), staging)).To(Succeed())
+		meta.SetStatusCondition(&staging.Status.Conditions, cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonAppNotFound, "no ChatApp named staging"))
+		Expect(k8s.Status().Update(context.Background(), staging)).To(Succeed())
+		r = run(nil, "status", "-n", appNS)
+		Expect(r.code).To(Equal(0), r.stderr)
+		Expect(fieldsOf(r.stdout, "staging ")).To(Equal([]string{"staging", "1", "0", "0", "0", "1", "0", "0", "0"}), r.stdout)
+		Expect(fieldsOf(r.stdout, "default ")).To(BeNil(), r.stdout)
+		Expect(failingRow(r.stdout, "in-staging")[:6]).To(HaveExactElements("staging", appNS, "in-staging", "in-staging", "Ready", imv1alpha1.ReasonAppNotFound), r.stdout)
+
 		r = run(nil, "status", "-n", "no-such-namespace")
 		Expect(r.code).To(Equal(0), r.stderr)
 		Expect(r.stdout).To(Equal("No ChatGroups in this namespace.\n"))
