@@ -260,6 +260,64 @@ var _ = Describe("Several apps", func() {
 		Expect(ok).To(BeTrue())
 	})
 
+	It("takes a rotated secret key and callback token from the Secret without a restart", func() {
+		r := newOtherApp("app-rotate")
+		r.writeSecret(r.credentials())
+		r.createChatApp(nil)
+		Eventually(appReady(r.name), "20s").Should(Equal("True/Available"))
+		ns := newNamespace()
+		id := uniq("rotate")
+		cg := newChatGroup(ns, "rotating", id, func(s *imv1alpha1.ChatGroupSpec) { inApp(r.name)(s); s.Type = "Public"; s.Name = ptr("before") })
+		waitSynced(cg)
+		notifyVia := func(note string) {
+			GinkgoHelper()
+			Expect(r.client().ModifyGroupBaseInfo(ctx, tim.ModifyGroupBaseInfoRequest{GroupID: id, Notification: ptr(note)})).To(Succeed())
+			Expect(r.fake.WaitCallbacksDelivered(ctx)).To(Succeed())
+		}
+
+		// The key: IM accepts only the new one from now on.
+		oldKey, newKey := r.key, "app-rotate-new-secret-key-987654"
+		r.fake.SetSecretKey(newKey)
+		r.key = newKey
+		r.writeSecret(r.credentials())
+		update(cg, func(cg *imv1alpha1.ChatGroup) { cg.Spec.Name = ptr("after") })
+		Eventually(func() string { g, _ := r.fake.Group(id); return g.Name }, "20s").Should(Equal("after"))
+		waitSynced(cg)
+		Eventually(appReady(r.name), "20s").Should(Equal("True/Available"))
+		Expect(oldKey).NotTo(Equal(newKey))
+
+		// The token, rotated in the IM console: the old one stays accepted
+		// as previousCallbackToken while IM may still sign with it.
+		oldToken, newToken := r.token, "app-rotate-new-callback-token"
+		r.writeSecret(map[string]string{imv1alpha1.SecretKeySecretKey: r.key,
+			imv1alpha1.SecretKeyCallbackToken: newToken, imv1alpha1.SecretKeyPreviousCallbackToken: oldToken})
+		r.fake.SetCallbackToken(newToken)
+		// Until the Secret's change reaches the registry the new token is
+		// refused: each attempt carries its own note (IM sends no callback
+		// for a change to the value the group already has).
+		Eventually(func(g Gomega) {
+			note := uniq("signed with the new token")
+			notifyVia(note)
+			g.Eventually(func() string { return fetch(cg).Status.Notification }, "3s").Should(Equal(note))
+		}, "30s").Should(Succeed())
+		r.fake.SetCallbackToken(oldToken)
+		notifyVia("signed with the previous token")
+		Eventually(func() string { return fetch(cg).Status.Notification }, "20s").Should(Equal("signed with the previous token"))
+
+		// The previous token removed: refused from then on.
+		r.writeSecret(map[string]string{imv1alpha1.SecretKeySecretKey: r.key, imv1alpha1.SecretKeyCallbackToken: newToken})
+		// (Until the Secret's change reaches the registry the old token is
+		// still accepted: each attempt carries its own note.)
+		var refusedNote string
+		Eventually(func() uint64 {
+			failed := r.fake.CallbackStats().Failed
+			refusedNote = uniq("signed with a retired token")
+			notifyVia(refusedNote)
+			return r.fake.CallbackStats().Failed - failed
+		}, "20s").Should(Equal(uint64(1)), "a callback signed with the removed token must be refused")
+		Consistently(func() string { return fetch(cg).Status.Notification }, "1s").ShouldNot(Equal(refusedNote))
+	})
+
 	It("without a default app, a ChatGroup without appRef reports NoApp and makes no call", func() {
 		startOperator(func(_ *controllers.Options, w *webhookserver.Options) { w.SDKAppID, w.Token = 0, "" })
 		DeferCleanup(func() { startOperator(nil) })
