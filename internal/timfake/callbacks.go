@@ -61,8 +61,10 @@ type event struct {
 }
 
 type emitter struct {
-	appID   string
-	token   string
+	appID string
+	// token signs callbacks; SetCallbackToken swaps it while workers
+	// deliver, hence atomic.
+	token   atomic.Pointer[string]
 	hc      *http.Client
 	now     func() time.Time
 	log     *slog.Logger
@@ -109,11 +111,12 @@ func newEmitter(o Options, appID string) *emitter {
 		qlen = 4096
 	}
 	e := &emitter{
-		appID: appID, token: o.CallbackToken, hc: hc, now: o.Now, log: o.Logger,
+		appID: appID, hc: hc, now: o.Now, log: o.Logger,
 		timeout: timeout, retries: max(0, o.CallbackRetries), url: o.CallbackURL,
 		rng:  rand.New(rand.NewPCG(o.Seed^0x5eed, o.Seed+1)),
 		idle: make(chan struct{}), stop: make(chan struct{}),
 	}
+	e.setToken(o.CallbackToken)
 	close(e.idle)
 	e.shards = make([]chan *event, workers)
 	for i := range e.shards {
@@ -129,6 +132,8 @@ func (e *emitter) setURL(u string) {
 	e.url = u
 	e.urlMu.Unlock()
 }
+
+func (e *emitter) setToken(token string) { e.token.Store(&token) }
 
 func (e *emitter) target() string {
 	e.urlMu.RLock()
@@ -320,9 +325,11 @@ func (e *emitter) callbackURL(base string, ev *event, requestTime string) string
 	}
 	q.WriteString("&OptPlatform=")
 	q.WriteString(url.QueryEscape(ev.platform))
-	if e.token != "" {
+	// The token is read once per delivery attempt, so a rotation applies
+	// from the next attempt on and a URL never mixes two tokens.
+	if token := *e.token.Load(); token != "" {
 		q.WriteString("&Sign=")
-		q.WriteString(callbacksign.Sign(e.token, requestTime))
+		q.WriteString(callbacksign.Sign(token, requestTime))
 		q.WriteString("&RequestTime=")
 		q.WriteString(requestTime)
 	}

@@ -18,6 +18,15 @@
 // Group.CallbackOnDailyGroupQuotaAlarm after a creation that takes the day's
 // net new groups past 70% of DailyGroupQuota (alarms.go).
 //
+// One Server is one app. Apps serves several on one endpoint, as the real
+// backend serves every app from one host: the sdkappid URL parameter picks
+// the Server, and each keeps its own key, admin, callback token, groups, QPS
+// and callbacks; a missing or unknown sdkappid gets 60012 or 60006 as from a
+// lone Server. SetSecretKey and SetCallbackToken rotate credentials on a live
+// Server without a restart, safely while requests and deliveries run: old
+// UserSigs fail with 70009 from then on, and callbacks sent afterwards are
+// signed with the new token (unsigned for "").
+//
 // Tests drive failure modes with InjectError, FailHTTP, SetLatency and
 // SetCallbackFaults; Calls counts requests per command; Group and Groups
 // inspect the state; WaitCallbacksDelivered waits until every queued

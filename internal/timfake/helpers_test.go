@@ -113,11 +113,17 @@ func (a answer) code() int {
 
 func (e *env) do(t *testing.T, method, path, rawQuery, body string) answer {
 	t.Helper()
-	req, err := http.NewRequest(method, e.ts.URL+path+"?"+rawQuery, strings.NewReader(body))
+	return do(t, e.ts, method, path, rawQuery, body)
+}
+
+// do sends one request to ts and decodes a 200 answer.
+func do(t *testing.T, ts *httptest.Server, method, path, rawQuery, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.URL+path+"?"+rawQuery, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := e.ts.Client().Do(req)
+	resp, err := ts.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

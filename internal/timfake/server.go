@@ -11,9 +11,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -87,7 +89,10 @@ type Options struct {
 type Server struct {
 	appID    uint64
 	appIDStr string
-	key      string
+	// key is swapped whole by SetSecretKey while requests are being
+	// authenticated, hence atomic rather than under a lock every request
+	// would contend on.
+	key      atomic.Pointer[string]
 	admin    string
 	now      func() time.Time
 	log      *slog.Logger
@@ -131,7 +136,6 @@ func New(o Options) *Server {
 	s := &Server{
 		appID:    o.SDKAppID,
 		appIDStr: strconv.FormatUint(o.SDKAppID, 10),
-		key:      o.SecretKey,
 		admin:    o.AdminIdentifier,
 		now:      o.Now,
 		log:      o.Logger,
@@ -155,10 +159,26 @@ func New(o Options) *Server {
 	if s.newID == nil {
 		s.newID = s.generateGroupID
 	}
+	s.key.Store(&o.SecretKey)
 	s.inj.init()
 	s.cb = newEmitter(o, s.appIDStr)
 	return s
 }
+
+// SDKAppID is the app this Server is.
+func (s *Server) SDKAppID() uint64 { return s.appID }
+
+// SetSecretKey rotates the app's secret key at run time, as a console
+// "reset key" does: from the return on, UserSigs are checked against key only,
+// so one signed with the old key is refused with CodeSigMismatch. A request
+// already past its UserSig check finishes under the key it was checked with.
+func (s *Server) SetSecretKey(key string) { s.key.Store(&key) }
+
+// SetCallbackToken rotates the callback token at run time: every callback
+// delivery attempt that starts after the return (including retries and events
+// queued earlier) carries a Sign made with token; "" sends unsigned callbacks,
+// like an empty Options.CallbackToken.
+func (s *Server) SetCallbackToken(token string) { s.cb.setToken(token) }
 
 // Close stops the callback workers; queued callbacks not yet delivered are
 // discarded. Use WaitCallbacksDelivered first to deliver them.
@@ -278,18 +298,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (string, int) {
 		}
 	}
 	fail := func(e *Error) (string, int) {
-		writeJSON(w, envelope{ActionStatus: "FAIL", ErrorInfo: e.Info, ErrorCode: e.Code})
+		writeError(w, e)
 		return command, e.Code
 	}
-	if r.Method != http.MethodPost {
-		return fail(errf(CodeHTTPParse, "HTTP method %s not supported, use POST", r.Method))
-	}
-	if !pathOK || !knownServices[service] {
-		return fail(errf(CodeBadURL, "bad URL path %q, want /v4/<service>/<command>", r.URL.Path))
-	}
-	cmd, known := restCommands[command]
-	if !known || cmd.service != service {
-		return fail(errf(CodeBadCommand, "unknown command %s/%s", service, command))
+	cmd, e := route(r)
+	if e != nil {
+		return fail(e)
 	}
 	a, e := s.authenticate(r)
 	if e != nil {
@@ -324,6 +338,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (string, int) {
 	return command, 0
 }
 
+// route checks what can be checked before the app is known: the method, the
+// path and the command. Apps runs it too, so a request for an unknown app
+// gets the same code it would get from that app's Server.
+func route(r *http.Request) (restCommand, *Error) {
+	service, command, pathOK := splitPath(r.URL.Path)
+	if r.Method != http.MethodPost {
+		return restCommand{}, errf(CodeHTTPParse, "HTTP method %s not supported, use POST", r.Method)
+	}
+	if !pathOK || !knownServices[service] {
+		return restCommand{}, errf(CodeBadURL, "bad URL path %q, want /v4/<service>/<command>", r.URL.Path)
+	}
+	cmd, known := restCommands[command]
+	if !known || cmd.service != service {
+		return restCommand{}, errf(CodeBadCommand, "unknown command %s/%s", service, command)
+	}
+	return cmd, nil
+}
+
 // splitPath accepts exactly /v4/<service>/<command>.
 func splitPath(p string) (service, command string, ok bool) {
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
@@ -338,13 +370,12 @@ func splitPath(p string) (service, command string, ok bool) {
 // then the remaining format parameters.
 func (s *Server) authenticate(r *http.Request) (actor, *Error) {
 	q := r.URL.Query()
-	appStr := q.Get("sdkappid")
-	if appStr == "" {
-		return actor{}, errf(CodeMissingSDKAppID, "sdkappid missing")
+	app, e := queryAppID(q)
+	if e != nil {
+		return actor{}, e
 	}
-	app, err := strconv.ParseUint(appStr, 10, 64)
-	if err != nil || app != s.appID {
-		return actor{}, errf(CodeInvalidSDKAppID, "invalid sdkappid")
+	if app != s.appID {
+		return actor{}, errInvalidSDKAppID()
 	}
 	ident := q.Get("identifier")
 	if ident == "" {
@@ -354,7 +385,7 @@ func (s *Server) authenticate(r *http.Request) (actor, *Error) {
 	if sig == "" {
 		return actor{}, errf(CodeSigMalformed, "usersig missing")
 	}
-	if err := usersig.Verify(s.appID, s.key, ident, sig, s.now()); err != nil {
+	if err := usersig.Verify(s.appID, *s.key.Load(), ident, sig, s.now()); err != nil {
 		switch {
 		case errors.Is(err, usersig.ErrExpired):
 			return actor{}, errf(CodeSigExpired, "usersig expired")
@@ -382,12 +413,31 @@ func (s *Server) authenticate(r *http.Request) (actor, *Error) {
 	return actor{account: s.admin, platform: PlatformRESTAPI, clientIP: remoteIP(r), admin: true}, nil
 }
 
+// queryAppID reads the sdkappid parameter, which selects the app.
+func queryAppID(q url.Values) (uint64, *Error) {
+	appStr := q.Get("sdkappid")
+	if appStr == "" {
+		return 0, errf(CodeMissingSDKAppID, "sdkappid missing")
+	}
+	app, err := strconv.ParseUint(appStr, 10, 64)
+	if err != nil {
+		return 0, errInvalidSDKAppID()
+	}
+	return app, nil
+}
+
+func errInvalidSDKAppID() *Error { return errf(CodeInvalidSDKAppID, "invalid sdkappid") }
+
 func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	writeJSON(w, envelope{ActionStatus: "FAIL", ErrorInfo: e.Info, ErrorCode: e.Code})
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
