@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -45,6 +46,21 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--sdkappid", "1", "--secret-key-file", "/nonexistent/key"}, "--secret-key-file"},
 		{[]string{"--sdkappid", "1", "--secret-key-file", empty}, "is empty"},
 		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--callback-token-file", empty}, "--callback-token-file"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--rate", "1", "--sim-initial-groups-only"}, "--sim-initial-groups-only needs --groups > 0"},
+		// --app: the same requirements as the primary app's flags.
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "secret-key-file=" + key}, "sdkappid is required"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=2"}, "secret-key-file is required"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=2,secret-key-file=" + key + ",colour=red"}, `unknown key "colour"`},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=2,sdkappid=3,secret-key-file=" + key}, "sdkappid given twice"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=x,secret-key-file=" + key}, "not a valid number"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=2,secret-key-file=" + key + ",groups=-1"}, "groups must be 0-100000"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=2,secret-key-file=" + key + ",admin-identifier="}, "admin-identifier must not be empty"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=2," + key}, "is not key=value"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=1,secret-key-file=" + key}, "sdkappid=1: app served twice"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=2,secret-key-file=" + key, "--app", "sdkappid=2,secret-key-file=" + key}, "sdkappid=2: app served twice"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=2,secret-key-file=/nonexistent/key"}, "--app sdkappid=2 secret-key-file"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--app", "sdkappid=2,secret-key-file=" + key + ",callback-token-file=" + empty}, "--app sdkappid=2 callback-token-file"},
+		{[]string{"--sdkappid", "1", "--secret-key-file", key, "--sim-initial-groups-only", "--app", "sdkappid=2,secret-key-file=" + key + ",rate=5"}, "sdkappid=2: --sim-initial-groups-only needs groups > 0"},
 	}
 	for _, tt := range tests {
 		err := run(context.Background(), tt.args, io.Discard, nil)
@@ -160,5 +176,137 @@ func TestServesAndSimulates(t *testing.T) {
 	}
 	if !strings.Contains(out, "imsim listening") || !strings.Contains(out, "imsim stopped") {
 		t.Errorf("logs: %s", out)
+	}
+}
+
+// TestServesSeveralApps runs a primary app and one --app on one address:
+// each app answers its own admin with its own groups (the same group ID in
+// both is two groups), refuses the other app's key, and signs its callbacks
+// with its own token.
+func TestServesSeveralApps(t *testing.T) {
+	const (
+		appA, secretA, tokenA = 1400000000, "secret-of-app-a", "token-of-app-a"
+		appB, secretB, tokenB = 1400000002, "secret-of-app-b", "token-of-app-b"
+	)
+	var mu sync.Mutex
+	var got []*http.Request
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+		io.WriteString(w, `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`)
+	}))
+	defer rcv.Close()
+
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	args := []string{"--listen", "127.0.0.1:0", "--callback-url", rcv.URL + "/callback",
+		"--sdkappid", "1400000000", "--secret-key-file", writeFile(t, "key-a", secretA+"\n"),
+		"--callback-token-file", writeFile(t, "token-a", tokenA), "--groups", "2",
+		"--app", "sdkappid=1400000002,secret-key-file=" + writeFile(t, "key-b", secretB) +
+			",callback-token-file=" + writeFile(t, "token-b", tokenB+"\n") + ",admin-identifier=boss,groups=1",
+		"--log-level", "debug"}
+	go func() { done <- run(ctx, args, logs, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("exited early: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+
+	client := func(app uint64, admin, key string) *tim.Client {
+		t.Helper()
+		c, err := tim.New(tim.Config{Endpoint: "http://" + addr, SDKAppID: app, AdminIdentifier: admin, SecretKey: key, MaxRetries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	a, b := client(appA, "administrator", secretA), client(appB, "boss", secretB)
+	bg := context.Background()
+
+	// Each app holds the groups its own flags asked for.
+	res, err := a.GetGroupInfo(bg, []string{"sim-group-000", "sim-group-001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("app A's 2 initial groups: %v, %v", res[0].Err, res[1].Err)
+	}
+	res, err = b.GetGroupInfo(bg, []string{"sim-group-000", "sim-group-001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Err != nil || !tim.IsNotFound(res[1].Err) {
+		t.Fatalf("app B's 1 initial group: %v, %v", res[0].Err, res[1].Err)
+	}
+
+	// The same group ID in each app is two groups.
+	for c, name := range map[*tim.Client]string{a: "shared in A", b: "shared in B"} {
+		if _, err := c.CreateGroup(bg, tim.CreateGroupRequest{Type: "Public", GroupID: "shared", Name: name}); err != nil {
+			t.Fatalf("create %q: %v", name, err)
+		}
+	}
+	for c, want := range map[*tim.Client]string{a: "shared in A", b: "shared in B"} {
+		res, err := c.GetGroupInfo(bg, []string{"shared"})
+		if err != nil || res[0].Err != nil || res[0].Name != want {
+			t.Errorf("shared: err %v, %+v, want Name %q", err, res, want)
+		}
+	}
+
+	// App B with app A's key: the UserSig does not verify.
+	_, err = client(appB, "boss", secretA).GetAppIDGroupList(bg, 0, 0, "")
+	var te *tim.Error
+	if !errors.As(err, &te) || te.Code != 70009 || !tim.IsCredentials(err) {
+		t.Errorf("app B with app A's key: %v, want code 70009", err)
+	}
+	// An app nobody serves.
+	_, err = client(1400000009, "administrator", secretA).GetAppIDGroupList(bg, 0, 0, "")
+	if !errors.As(err, &te) || te.Code != 60006 {
+		t.Errorf("unknown app: %v, want code 60006", err)
+	}
+
+	// Stopping waits until every queued callback is delivered.
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("did not stop")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	tokens := map[string]string{"1400000000": tokenA, "1400000002": tokenB}
+	perApp := map[string]int{}
+	for _, r := range got {
+		q := r.URL.Query()
+		tok, ok := tokens[q.Get("SdkAppid")]
+		if !ok {
+			t.Fatalf("callback of SdkAppid %q", q.Get("SdkAppid"))
+		}
+		if err := callbacksign.Check(tok, q.Get("Sign"), q.Get("RequestTime"), time.Now(), time.Minute); err != nil {
+			t.Errorf("callback of app %s not signed with its own token: %v", q.Get("SdkAppid"), err)
+		}
+		perApp[q.Get("SdkAppid")]++
+	}
+	// A: 2 initial groups and shared; B: 1 initial group and shared.
+	if perApp["1400000000"] != 3 || perApp["1400000002"] != 2 {
+		t.Errorf("callbacks per app %v, want 3 from A and 2 from B", perApp)
+	}
+	out := logs.String()
+	for _, leak := range []string{secretA, secretB, tokenA, tokenB, "Sign=", "usersig"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("logs contain %q", leak)
+		}
+	}
+	if !strings.Contains(out, "imsim app") || !strings.Contains(out, "sdkappid=1400000002") {
+		t.Errorf("logs do not describe the extra app: %s", out)
 	}
 }
