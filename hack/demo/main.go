@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,7 +35,13 @@ import (
 
 // The demo's fixed local addresses; all on loopback.
 const (
-	sdkAppID     = "1400000001"
+	sdkAppID = "1400000001"
+	// The second app, a ChatApp beside the flags' default app: same fake
+	// backend address (IM serves every app from one endpoint), its own key,
+	// token and groups.
+	secondAppID  = 1400000002
+	secondApp    = "second-app"
+	secondAppNS  = "second-app"
 	imAddr       = "127.0.0.1:18091"
 	callbackAddr = "127.0.0.1:18090"
 	metricsAddr  = "127.0.0.1:18080"
@@ -107,6 +114,15 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
+	secondKeyFile, err := writeSecret(filepath.Join(work, "second-app-secret-key"))
+	if err != nil {
+		return err
+	}
+	secondTokenFile, err := writeSecret(filepath.Join(work, "second-app-callback-token"))
+	if err != nil {
+		return err
+	}
+
 	var children sync.WaitGroup
 	childCtx, cancelChildren := context.WithCancel(ctx)
 	defer func() {
@@ -128,8 +144,10 @@ func run(ctx context.Context, cfg config) error {
 		"--metrics-secure=false",
 		"--health-probe-bind-address="+probeAddr,
 		"--discovery-namespace=default",
-		// The operator's own Leases (the destroy budget) live here.
+		// The operator's own namespace: its Leases (the destroy budget) and
+		// the ChatApps' credentials Secrets live here.
 		"--leader-election-namespace=default",
+		"--operator-namespace=default",
 		"--resync-interval=1m",
 		"--zap-encoder=console",
 	); err != nil {
@@ -149,11 +167,16 @@ func run(ctx context.Context, cfg config) error {
 		fmt.Sprintf("--groups=%d", cfg.groups),
 		fmt.Sprintf("--users=%d", cfg.users),
 		fmt.Sprintf("--rate=%g", cfg.rate),
+		fmt.Sprintf("--app=sdkappid=%d,secret-key-file=%s,callback-token-file=%s,groups=3,rate=%g",
+			secondAppID, secondKeyFile, secondTokenFile, max(cfg.rate/4, 1)),
 	); err != nil {
 		return err
 	}
 
 	if err := declareGroup(ctx, env); err != nil {
+		return err
+	}
+	if err := declareSecondApp(ctx, env, secondKeyFile, secondTokenFile); err != nil {
 		return err
 	}
 
@@ -162,18 +185,25 @@ func run(ctx context.Context, cfg config) error {
  chatgroup-operator demo is running. In another terminal:
 
    export KUBECONFIG=%s
-   kubectl get chatgroups -w
+   kubectl get chatgroups -A -w
 
  The simulated groups appear as they are discovered (managementPolicy
  Observe); "release-announcements" is declared (Enforce) and was created in
- the fake by the operator. Try:
+ the fake by the operator. A second IM app runs beside the default one:
+
+   kubectl get chatapps
+
+ lists the ChatApp %q (SDKAppID %d, credentials in the Secret
+ default/%s-im); its groups are discovered into the namespace %q, and
+ its own "release-announcements" group (same ID, another app) is declared
+ there. Try:
 
    kubectl patch cg release-announcements --type=merge -p '{"spec":{"name":"Renamed"}}'
 
  Metrics: curl -s http://%s/metrics | grep chatgroup
  Ctrl-C stops everything.
 ================================================================================
-`, kubeconfig, metricsAddr)
+`, kubeconfig, secondApp, secondAppID, secondApp, secondAppNS, metricsAddr)
 
 	<-ctx.Done()
 	say("shutting down")
@@ -200,6 +230,49 @@ func declareGroup(ctx context.Context, env *testenv.Env) error {
 	}
 	if err := c.Create(ctx, cg); err != nil {
 		return fmt.Errorf("declaring the sample ChatGroup: %w", err)
+	}
+	return nil
+}
+
+// declareSecondApp creates the second app as a user would: its Secret in
+// the operator's namespace, a namespace for its groups, the ChatApp, and a
+// ChatGroup in it with the same group ID as the default app's sample.
+func declareSecondApp(ctx context.Context, env *testenv.Env, keyFile, tokenFile string) error {
+	c, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		return err
+	}
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		return err
+	}
+	token, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return err
+	}
+	objs := []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: secondApp + "-im"},
+			Data: map[string][]byte{imv1alpha1.SecretKeySecretKey: key, imv1alpha1.SecretKeyCallbackToken: token}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: secondAppNS}},
+		&imv1alpha1.ChatApp{ObjectMeta: metav1.ObjectMeta{Name: secondApp}, Spec: imv1alpha1.ChatAppSpec{
+			SDKAppID: secondAppID, Endpoint: "http://" + imAddr,
+			CredentialsSecretRef: imv1alpha1.SecretReference{Name: secondApp + "-im"},
+			AllowedNamespaces:    []string{secondAppNS},
+			Discovery:            imv1alpha1.ChatAppDiscovery{Namespace: secondAppNS},
+		}},
+		&imv1alpha1.ChatGroup{ObjectMeta: metav1.ObjectMeta{Name: "release-announcements", Namespace: secondAppNS},
+			Spec: imv1alpha1.ChatGroupSpec{
+				AppRef:  &imv1alpha1.AppReference{Name: secondApp},
+				GroupID: "release-announcements",
+				Type:    imv1alpha1.GroupTypePublic,
+				Owner:   "user-2",
+				Name:    ptr.To("Release announcements of the second app"),
+			}},
+	}
+	for _, o := range objs {
+		if err := c.Create(ctx, o); err != nil {
+			return fmt.Errorf("declaring the second app (%T %s): %w", o, o.GetName(), err)
+		}
 	}
 	return nil
 }
