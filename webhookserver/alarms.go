@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 )
 
 // IM's own alarms arrive on the callback URL like group callbacks, but they
@@ -44,9 +46,6 @@ const (
 // resultAlarm is the callbacks_total result of an alarm that was recorded.
 const resultAlarm = "alarm"
 
-// alarmApp is the app label until the receiver serves several apps.
-const alarmApp = "default"
-
 // dailyQuotaAPI is the api label of the daily group quota alarm: the API
 // whose calls it limits.
 const dailyQuotaAPI = "group_open_http_svc/create_group"
@@ -70,8 +69,8 @@ var (
 func init() {
 	metrics.Registry.MustRegister(alarmsTotal, dailyQuotaRatio)
 	// Present from the start, so that increase() sees the first alarm.
-	alarmsTotal.WithLabelValues(alarmApp, AlarmKindDailyGroupQuota, dailyQuotaAPI)
-	dailyQuotaRatio.WithLabelValues(alarmApp)
+	alarmsTotal.WithLabelValues(apps.DefaultName, AlarmKindDailyGroupQuota, dailyQuotaAPI)
+	dailyQuotaRatio.WithLabelValues(apps.DefaultName)
 }
 
 // RequestOverLimit is the body of Alert.RequestOverLimit.
@@ -192,31 +191,33 @@ func (s *alarmSink) apiLabel(api string) string {
 }
 
 // alarm handles an authenticated alarm callback and returns the answer.
-func (h *handler) alarm(command string, body []byte) (int, string, string) {
+func (h *handler) alarm(app, command string, body []byte) (int, string, string) {
 	v, err := DecodeAlarm(command, body)
 	if err != nil {
 		return http.StatusBadRequest, resultBadRequest, err.Error()
 	}
 	if h.alarms != nil { // nil in handlers built by unit tests
-		h.alarms.record(v)
+		h.alarms.record(app, v)
 	}
 	return http.StatusOK, resultAlarm, ""
 }
 
-func (s *alarmSink) record(v any) {
+// record counts and reports an alarm of app (its name: the label's values
+// are the served apps').
+func (s *alarmSink) record(app string, v any) {
 	switch a := v.(type) {
 	case *RequestOverLimit:
 		api := a.ServiceName + "/" + a.Command
-		alarmsTotal.WithLabelValues(alarmApp, AlarmKindRequestOverLimit, s.apiLabel(api)).Inc()
+		alarmsTotal.WithLabelValues(app, AlarmKindRequestOverLimit, s.apiLabel(api)).Inc()
 		s.log.Info("WARNING: IM alarm: a REST API is near its request rate limit; slow down or ask Tencent for a higher limit",
 			"alarm", CmdAlertRequestOverLimit, "api", api, "requestsPerSecond", a.Request, "limitPerSecond", a.Limit)
-		s.event(ReasonIMRequestOverLimit, "IM reports %s at %d requests/s against a limit of %d/s (alarm past 80%%)", api, a.Request, a.Limit)
+		s.event(ReasonIMRequestOverLimit, "IM reports %s of app %s at %d requests/s against a limit of %d/s (alarm past 80%%)", api, app, a.Request, a.Limit)
 	case *DailyGroupQuotaAlarm:
-		alarmsTotal.WithLabelValues(alarmApp, AlarmKindDailyGroupQuota, dailyQuotaAPI).Inc()
-		dailyQuotaRatio.WithLabelValues(alarmApp).Set(float64(a.QuotaUsed) / float64(a.Quota))
+		alarmsTotal.WithLabelValues(app, AlarmKindDailyGroupQuota, dailyQuotaAPI).Inc()
+		dailyQuotaRatio.WithLabelValues(app).Set(float64(a.QuotaUsed) / float64(a.Quota))
 		s.log.Info("WARNING: IM alarm: today's net new groups are near the app's daily limit; further creates will fail",
 			"alarm", CmdDailyGroupQuotaAlarm, "quotaUsed", a.QuotaUsed, "quota", a.Quota)
-		s.event(ReasonIMDailyGroupQuota, "IM reports %d of %d new groups used today (alarm past 70%%)", a.QuotaUsed, a.Quota)
+		s.event(ReasonIMDailyGroupQuota, "IM reports %d of %d new groups of app %s used today (alarm past 70%%)", a.QuotaUsed, a.Quota, app)
 	}
 }
 

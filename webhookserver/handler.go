@@ -120,7 +120,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, cmd, appName *st
 	}
 	if isAlarm(q.command) {
 		*cmd = q.command
-		return h.alarm(q.command, body)
+		return h.alarm(app.Name, q.command, body)
 	}
 	cb, code, result, info := decodeBody(q.command, body, cmd)
 	if cb == nil {

@@ -22,13 +22,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 )
 
 // MetricName is the gauge's name; dashboards and alerts query it.
 const MetricName = "chatgroup_groups"
-
-// DefaultApp is the app of every ChatGroup until ChatGroups name their app.
-const DefaultApp = "default"
 
 // Values of the reason label beyond the API's reasons.
 const (
@@ -47,6 +45,8 @@ var knownReasons = map[string]bool{
 	imv1alpha1.ReasonInSync: true, imv1alpha1.ReasonDrifted: true,
 	imv1alpha1.ReasonConflict: true, imv1alpha1.ReasonPaused: true,
 	imv1alpha1.ReasonDestroyDeferred: true,
+	imv1alpha1.ReasonAppNotFound:     true, imv1alpha1.ReasonNoApp: true,
+	imv1alpha1.ReasonAppNotAllowed: true,
 }
 
 var desc = prometheus.NewDesc(MetricName,
@@ -99,7 +99,7 @@ func Count(groups []imv1alpha1.ChatGroup) []prometheus.Metric {
 	for i := range groups {
 		conds := groups[i].Status.Conditions
 		for _, t := range conditionTypes {
-			k := key{app: DefaultApp, condition: t, status: string(metav1.ConditionUnknown), reason: reasonNone}
+			k := key{app: apps.NameOf(&groups[i]), condition: t, status: string(metav1.ConditionUnknown), reason: reasonNone}
 			for _, cond := range conds {
 				if cond.Type != t {
 					continue

@@ -24,6 +24,12 @@ func group(ns, name string, conds ...metav1.Condition) *imv1alpha1.ChatGroup {
 	}
 }
 
+// inApp gives cg an appRef: it is counted under that app.
+func inApp(app string, cg *imv1alpha1.ChatGroup) *imv1alpha1.ChatGroup {
+	cg.Spec.AppRef = &imv1alpha1.AppReference{Name: app}
+	return cg
+}
+
 func cond(t string, s metav1.ConditionStatus, reason string) metav1.Condition {
 	return metav1.Condition{Type: t, Status: s, Reason: reason}
 }
@@ -45,6 +51,7 @@ func TestCountByConditionWithBoundedLabels(t *testing.T) {
 		*group("a", "creds", cond("Ready", "False", "GroupNotFound"), cond("Synced", "False", "CredentialsInvalid")),
 		*group("c", "handmade", cond("Synced", "False", "SomeoneWroteThis")),
 		*group("c", "new"),
+		*inApp("shop", group("shop", "sold", cond("Ready", "False", "AppNotAllowed"))),
 	}
 	want := `
 # HELP chatgroup_groups ChatGroups by app and by the status and reason of each condition (Ready, Synced, UpToDate); a group without a condition counts as Unknown/None. Every group is counted once per condition type.
@@ -58,6 +65,9 @@ chatgroup_groups{app="default",condition="Synced",reason="Other",status="False"}
 chatgroup_groups{app="default",condition="Synced",reason="ReconcileSuccess",status="True"} 2
 chatgroup_groups{app="default",condition="UpToDate",reason="InSync",status="True"} 2
 chatgroup_groups{app="default",condition="UpToDate",reason="None",status="Unknown"} 3
+chatgroup_groups{app="shop",condition="Ready",reason="AppNotAllowed",status="False"} 1
+chatgroup_groups{app="shop",condition="Synced",reason="None",status="Unknown"} 1
+chatgroup_groups{app="shop",condition="UpToDate",reason="None",status="Unknown"} 1
 `
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want), MetricName); err != nil {
 		t.Error(err)
