@@ -71,6 +71,7 @@ type ChatAppSpec struct {
 	// app is a different ChatApp.
 	// +required
 	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4294967295
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="sdkAppID is immutable"
 	SDKAppID int64 `json:"sdkAppID"`
 
@@ -152,6 +153,7 @@ type ChatAppStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,categories=chat
+// +kubebuilder:validation:XValidation:rule="self.metadata.name != 'default'",message="the name default is the operator's own app (its flags); choose another name"
 // +kubebuilder:printcolumn:name="SDKAppID",type=integer,JSONPath=`.spec.sdkAppID`
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.spec.endpoint`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

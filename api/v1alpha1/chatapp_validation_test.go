@@ -70,6 +70,17 @@ var _ = Describe("ChatApp CRD", func() {
 			"spec.discovery.namespace", "may not be more than 63"),
 	)
 
+	It("refuses the name default, which is the operator's own app", func() {
+		ca := newChatApp(nil)
+		ca.Name = "default"
+		expectInvalid(k8sClient.Create(ctx, ca), "", "the name default is the operator's own app")
+		expectInvalid(k8sClient.Create(ctx, newChatGroup(func(s *imv1alpha1.ChatGroupSpec) {
+			s.AppRef = &imv1alpha1.AppReference{Name: "default"}
+		})), "spec.appRef.name", "leaving appRef out")
+		expectInvalid(k8sClient.Create(ctx, newChatApp(func(s *imv1alpha1.ChatAppSpec) { s.SDKAppID = 1 << 32 })),
+			"spec.sdkAppID", "less than or equal to 4294967295")
+	})
+
 	It("keeps sdkAppID immutable", func() {
 		ca := newChatApp(nil)
 		Expect(k8sClient.Create(ctx, ca)).To(Succeed())
