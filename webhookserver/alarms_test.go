@@ -58,7 +58,7 @@ var _ = Describe("IM's alarm callbacks", Ordered, func() {
 		Expect(e.Regarding.Kind).To(Equal("Pod"))
 		Expect(e.Regarding.Name).To(Equal(pod.Name))
 		Expect(string(e.Regarding.UID)).To(Equal(string(pod.UID)))
-		Expect(e.Note).To(ContainSubstring("openim/batchsendmsg at 510 requests/s against a limit of 200/s"))
+		Expect(e.Note).To(ContainSubstring("openim/batchsendmsg of app default at 510 requests/s against a limit of 200/s"))
 	})
 
 	It("records the daily group quota alarm as a ratio, with EventTime as a string or a number", func() {
