@@ -782,7 +782,7 @@ func startManagerAsDeployment() *exec.Cmd {
 			_ = conn.Close()
 		}
 		return err
-	}).WithTimeout(30 * time.Second).WithPolling(100 * time.Millisecond).Should(Succeed(), "the metrics server must listen on %s", metricsAddr)
+	}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "the metrics server must listen on %s", metricsAddr)
 	return cmd
 }
 
