@@ -15,9 +15,13 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
@@ -246,6 +250,39 @@ var _ = Describe("the chart on a real cluster", Ordered, func() {
 		By("waiting for one replica to take the Lease")
 		Eventually(func() string { h, _ := leaseHolder(ctx); return h }).WithTimeout(60 * time.Second).
 			Should(BeElementOf(readyPodNames(ctx)))
+	})
+
+	It("lets the pods' ServiceAccount read Secrets in the release namespace only (the API server refuses others)", func() {
+		pods := managerPods(ctx)
+		Expect(pods).NotTo(BeEmpty())
+		saName := pods[0].Spec.ServiceAccountName
+		Expect(saName).To(Equal(releaseName + "-chatgroup-operator"))
+
+		By("impersonating " + saName + ", the identity the pods run as")
+		cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+		Expect(err).NotTo(HaveOccurred())
+		// The user and groups the API server gives a ServiceAccount token.
+		cfg.Impersonate = rest.ImpersonationConfig{
+			UserName: "system:serviceaccount:" + releaseNamespace + ":" + saName,
+			Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNamespace, "system:authenticated"},
+		}
+		sa, err := kubernetes.NewForConfig(cfg)
+		Expect(err).NotTo(HaveOccurred())
+
+		other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: appNS, Name: "not-the-operators"},
+			StringData: map[string]string{"secretKey": "x"}}
+		Expect(kube.Create(ctx, other)).To(Succeed())
+		DeferCleanup(func() { Expect(kube.Delete(context.Background(), other)).To(Succeed()) })
+
+		got, err := sa.CoreV1().Secrets(releaseNamespace).Get(ctx, releaseName+"-chatgroup-operator-im", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred(), "a Secret in the release namespace must be readable")
+		Expect(got.Data).To(HaveKeyWithValue("secretKey", []byte(secretKey)))
+		_, err = sa.CoreV1().Secrets(releaseNamespace).List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = sa.CoreV1().Secrets(appNS).Get(ctx, other.Name, metav1.GetOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a Secret in %s must be forbidden, got %v", appNS, err)
+		_, err = sa.CoreV1().Secrets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "listing Secrets cluster-wide must be forbidden, got %v", err)
 	})
 
 	It("routes imsim's signed callbacks through the callback Service's ClusterIP to the pods", func() {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -90,8 +91,10 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		}
 	})
 
-	It("passes helm lint", func() {
+	It("passes helm lint, with and without a default app", func() {
 		out, err := helm(append([]string{"lint", chartDir, "--strict"}, minimalValues...)...)
+		Expect(err).NotTo(HaveOccurred(), out)
+		out, err = helm("lint", chartDir, "--strict")
 		Expect(err).NotTo(HaveOccurred(), out)
 	})
 
@@ -104,7 +107,11 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		},
 		Entry("no callback token, no existing Secret and no explicit opt-out", "callbackToken", "--set", "im.callbackToken="),
 		Entry("the opt-out must be a boolean", "insecureSkipCallbackAuth", "--set", "im.insecureSkipCallbackAuth=yes"),
-		Entry("missing SDKAppID", "sdkAppID", "--set", "im.sdkAppID=0"),
+		Entry("a negative SDKAppID", "sdkAppID", "--set", "im.sdkAppID=-1"),
+		Entry("a secret key without an SDKAppID (it would be ignored)", "secretKey", "--set", "im.sdkAppID=0", "--set", "im.callbackToken="),
+		Entry("a callback token without an SDKAppID", "callbackToken", "--set", "im.sdkAppID=0", "--set", "im.secretKey="),
+		Entry("an existing Secret without an SDKAppID", "existingSecret", "--set", "im.sdkAppID=0", "--set", "im.secretKey=",
+			"--set", "im.callbackToken=", "--set", "im.existingSecret=creds"),
 		Entry("endpoint that is not an http(s) URL", "endpoint", "--set", "im.endpoint=ftp://example.com"),
 		Entry("no secret key and no existing Secret", "secretKey", "--set", "im.secretKey="),
 		Entry("unknown log level", "logLevel", "--set", "logLevel=loud"),
@@ -136,6 +143,92 @@ var _ = Describe("the Helm chart", Ordered, func() {
 			Expect(err).NotTo(HaveOccurred(), out)
 			Expect(out).NotTo(ContainSubstring("--insecure-skip-callback-auth"))
 		})
+	})
+
+	Describe("without a default app (no im.sdkAppID)", func() {
+		It("installs with no values at all, serving only ChatApps: no app flags, no credentials Secret or volume", func() {
+			out, err := helm("template", "x", chartDir, "-n", "ops")
+			Expect(err).NotTo(HaveOccurred(), out)
+			docs := decodeDocs(out)
+			Expect(docs).NotTo(HaveKey("Secret"), "no default app, no credentials Secret")
+			Expect(docs["Deployment"]).To(HaveLen(1))
+			pod := field(docs["Deployment"][0], "spec", "template", "spec").(map[string]any)
+			Expect(pod).NotTo(HaveKey("volumes"))
+			c := pod["containers"].([]any)[0].(map[string]any)
+			Expect(c).NotTo(HaveKey("volumeMounts"))
+			args := c["args"].([]any)
+			Expect(args).NotTo(ContainElement(HavePrefix("--sdkappid")))
+			Expect(args).NotTo(ContainElement(HavePrefix("--secret-key-file")))
+			Expect(args).NotTo(ContainElement(HavePrefix("--callback-token-file")))
+			Expect(args).To(ContainElement("--leader-election-namespace=ops"))
+			Expect(c["env"]).To(ContainElement(And(HaveKeyWithValue("name", "POD_NAMESPACE"),
+				HaveKeyWithValue("valueFrom", HaveKeyWithValue("fieldRef", HaveKeyWithValue("fieldPath", "metadata.namespace"))))),
+				"the manager's --operator-namespace defaults to POD_NAMESPACE")
+			podMeta := field(docs["Deployment"][0], "spec", "template", "metadata").(map[string]any)
+			ann, _ := podMeta["annotations"].(map[string]any)
+			Expect(ann).NotTo(HaveKey("checksum/secret"))
+			Expect(byName(docs["CustomResourceDefinition"], "chatapps.im.chatgroup.dev")).NotTo(BeNil())
+
+			By("with TLS on, only the TLS volume")
+			out, err = helm("template", "x", chartDir, "--set", "callback.tls.enabled=true", "--set", "callback.tls.existingSecret=my-tls")
+			Expect(err).NotTo(HaveOccurred(), out)
+			pod = field(decodeDocs(out)["Deployment"][0], "spec", "template", "spec").(map[string]any)
+			Expect(pod["volumes"]).To(ConsistOf(HaveKeyWithValue("name", "callback-tls")))
+		})
+
+		It("passes the app flags and mounts the Secret when the default app is set", func() {
+			out, err := helm(append([]string{"template", "x", chartDir}, minimalValues...)...)
+			Expect(err).NotTo(HaveOccurred(), out)
+			docs := decodeDocs(out)
+			Expect(byName(docs["Secret"], "x-chatgroup-operator-im")).NotTo(BeNil())
+			c := field(docs["Deployment"][0], "spec", "template", "spec", "containers").([]any)[0].(map[string]any)
+			Expect(c["args"]).To(ContainElements("--sdkappid=1",
+				"--secret-key-file=/etc/chatgroup-operator/im/secretKey", "--callback-token-file=/etc/chatgroup-operator/im/callbackToken"))
+			Expect(c["volumeMounts"]).To(ContainElement(HaveKeyWithValue("mountPath", "/etc/chatgroup-operator/im")))
+			Expect(field(docs["Deployment"][0], "spec", "template", "metadata", "annotations")).To(HaveKey("checksum/secret"),
+				"the pods roll when the inline credentials change")
+		})
+
+		It("says in NOTES.txt how to add a ChatApp", func() {
+			out, err := helm("install", "x", chartDir, "--dry-run=client", "-n", "ops")
+			Expect(err).NotTo(HaveOccurred(), out)
+			_, n, found := strings.Cut(out, "NOTES:")
+			Expect(found).To(BeTrue(), out)
+			Expect(n).To(ContainSubstring("No default app"))
+			Expect(n).To(ContainSubstring("kind: ChatApp"))
+			Expect(n).To(ContainSubstring("appRef: {name: my-app}"))
+			Expect(notes()).NotTo(ContainSubstring("No default app"))
+		})
+	})
+
+	It("grants Secrets only in the release namespace, through a Role, and only with rbac.create", func() {
+		out, err := helm(append([]string{"template", "x", chartDir, "-n", "ops"}, minimalValues...)...)
+		Expect(err).NotTo(HaveOccurred(), out)
+		docs := decodeDocs(out)
+		for _, cr := range docs["ClusterRole"] {
+			Expect(rulesJSON(cr)).NotTo(ContainSubstring(`"secrets"`), "ClusterRole %s", cr.GetName())
+		}
+		role := byName(docs["Role"], "x-chatgroup-operator-manager")
+		Expect(role).NotTo(BeNil())
+		Expect(role.GetNamespace()).To(Equal("ops"))
+		Expect(field(role, "rules")).To(Equal([]any{map[string]any{
+			"apiGroups": []any{""}, "resources": []any{"secrets"}, "verbs": []any{"get", "list", "watch"},
+		}}))
+		rb := byName(docs["RoleBinding"], "x-chatgroup-operator-manager")
+		Expect(rb).NotTo(BeNil())
+		Expect(rb.GetNamespace()).To(Equal("ops"))
+		Expect(field(rb, "roleRef")).To(Equal(map[string]any{
+			"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "x-chatgroup-operator-manager"}))
+		Expect(field(rb, "subjects")).To(Equal([]any{map[string]any{
+			"kind": "ServiceAccount", "name": "x-chatgroup-operator", "namespace": "ops"}}))
+
+		By("rbac.create=false: no Role, no RoleBinding")
+		out, err = helm(append([]string{"template", "x", chartDir, "-n", "ops", "--set", "rbac.create=false"}, minimalValues...)...)
+		Expect(err).NotTo(HaveOccurred(), out)
+		docs = decodeDocs(out)
+		Expect(docs).NotTo(HaveKey("Role"))
+		Expect(docs).NotTo(HaveKey("RoleBinding"))
+		Expect(docs).NotTo(HaveKey("ClusterRole"))
 	})
 
 	Describe("NOTES.txt", func() {
@@ -314,9 +407,11 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred(), out)
 		Expect(out).To(ContainSubstring("/callback"), "NOTES.txt must print the callback URL")
 
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		Expect(adminClient.Get(ctx, client.ObjectKey{Name: "chatgroups.im.chatgroup.dev"}, crd)).To(Succeed())
-		Expect(crd.Annotations).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"))
+		for _, name := range []string{"chatgroups.im.chatgroup.dev", "chatapps.im.chatgroup.dev"} {
+			crd := &apiextensionsv1.CustomResourceDefinition{}
+			Expect(adminClient.Get(ctx, client.ObjectKey{Name: name}, crd)).To(Succeed())
+			Expect(crd.Annotations).To(HaveKeyWithValue("helm.sh/resource-policy", "keep"), name)
+		}
 
 		dep := &appsv1.Deployment{}
 		Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator"}, dep)).To(Succeed())
@@ -345,9 +440,13 @@ var _ = Describe("the Helm chart", Ordered, func() {
 		cr := &rbacv1.ClusterRole{}
 		Expect(adminClient.Get(ctx, client.ObjectKey{Name: "e2e-chatgroup-operator-manager"}, cr)).To(Succeed())
 		for _, rule := range cr.Rules {
-			Expect(rule.Resources).NotTo(ContainElement("secrets"), "the manager reads its credentials from files, never through the API")
+			Expect(rule.Resources).NotTo(ContainElement("secrets"), "Secrets are granted in the release namespace only, by a Role")
 			Expect(rule.Verbs).NotTo(ContainElement("*"))
 		}
+		Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator-manager"}, role)).To(Succeed())
+		Expect(role.Rules).To(HaveLen(1))
+		Expect(role.Rules[0].Resources).To(ConsistOf("secrets"))
+		Expect(adminClient.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "e2e-chatgroup-operator-manager"}, &rbacv1.RoleBinding{})).To(Succeed())
 	})
 
 	It("runs the manager with the Deployment's args, as the chart's ServiceAccount", func() {
@@ -475,8 +574,24 @@ spec:
 		Expect(err).NotTo(HaveOccurred())
 		_, err = cs.CoreV1().Secrets("kube-system").List(ctx, metav1.ListOptions{})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "listing Secrets in kube-system must be forbidden, got %v", err)
-		_, err = cs.CoreV1().Secrets(releaseNamespace).Get(ctx, "e2e-chatgroup-operator-im", metav1.GetOptions{})
-		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "even its own Secret is read from files, not the API: %v", err)
+
+		By("Secrets: readable in the release namespace (ChatApps' credentials), refused by the API server anywhere else")
+		other := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "not-the-operators"},
+			StringData: map[string]string{"secretKey": "x"}}
+		Expect(adminClient.Create(ctx, other)).To(Succeed())
+		DeferCleanup(func() { Expect(adminClient.Delete(ctx, other)).To(Succeed()) })
+		got, err := cs.CoreV1().Secrets(releaseNamespace).Get(ctx, "e2e-chatgroup-operator-im", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred(), "a Secret in the release namespace must be readable")
+		Expect(got.Data).To(HaveKeyWithValue("secretKey", []byte(secretKey)))
+		_, err = cs.CoreV1().Secrets(releaseNamespace).List(ctx, metav1.ListOptions{})
+		Expect(err).NotTo(HaveOccurred(), "listing (and so watching) Secrets in the release namespace must be allowed")
+		_, err = cs.CoreV1().Secrets("default").Get(ctx, other.Name, metav1.GetOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "a Secret in another namespace must be forbidden, got %v", err)
+		_, err = cs.CoreV1().Secrets(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "listing Secrets cluster-wide must be forbidden, got %v", err)
+		_, err = cs.CoreV1().Secrets(releaseNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "rbac-probe"}},
+			metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "Secrets are read-only to the operator, got %v", err)
 		_, err = cs.AppsV1().Deployments(releaseNamespace).List(ctx, metav1.ListOptions{})
 		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "Deployments are none of its business: %v", err)
 		_, err = cs.CoordinationV1().Leases("default").List(ctx, metav1.ListOptions{})
@@ -516,6 +631,7 @@ spec:
 		out, err := helm("uninstall", releaseName, "-n", releaseNamespace, "--wait")
 		Expect(err).NotTo(HaveOccurred(), out)
 		Expect(adminClient.Get(ctx, client.ObjectKey{Name: "chatgroups.im.chatgroup.dev"}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed())
+		Expect(adminClient.Get(ctx, client.ObjectKey{Name: "chatapps.im.chatgroup.dev"}, &apiextensionsv1.CustomResourceDefinition{})).To(Succeed())
 		list := &imv1alpha1.ChatGroupList{}
 		Expect(adminClient.List(ctx, list)).To(Succeed())
 		Expect(len(list.Items)).To(BeNumerically(">=", 2))
@@ -658,6 +774,15 @@ func startManagerAsDeployment() *exec.Cmd {
 	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
 	Expect(cmd.Start()).To(Succeed())
 	waitReady("http://" + probeAddr + "/readyz")
+	// /readyz does not wait for the metrics server, which generates its
+	// self-signed certificate before it listens.
+	Eventually(func() error {
+		conn, err := net.DialTimeout("tcp", metricsAddr, time.Second)
+		if err == nil {
+			_ = conn.Close()
+		}
+		return err
+	}).WithTimeout(30*time.Second).WithPolling(100*time.Millisecond).Should(Succeed(), "the metrics server must listen on %s", metricsAddr)
 	return cmd
 }
 

@@ -61,7 +61,14 @@ var _ = Describe("config/default (kustomize)", func() {
 		Expect(err).NotTo(HaveOccurred(), chart)
 		k, h := decodeDocs(kust), decodeDocs(chart)
 
-		Expect(field(k["CustomResourceDefinition"][0], "spec")).To(Equal(field(h["CustomResourceDefinition"][0], "spec")))
+		Expect(k["CustomResourceDefinition"]).To(HaveLen(2), "ChatGroup and ChatApp")
+		Expect(h["CustomResourceDefinition"]).To(HaveLen(2), "ChatGroup and ChatApp")
+		for _, crd := range []string{"chatgroups.im.chatgroup.dev", "chatapps.im.chatgroup.dev"} {
+			kc, hc := byName(k["CustomResourceDefinition"], crd), byName(h["CustomResourceDefinition"], crd)
+			Expect(kc).NotTo(BeNil(), crd)
+			Expect(hc).NotTo(BeNil(), crd)
+			Expect(field(kc, "spec")).To(Equal(field(hc, "spec")), crd)
+		}
 		for kname, hname := range map[string]string{
 			"chatgroup-operator-manager-role":      "x-chatgroup-operator-manager",
 			"chatgroup-operator-metrics-auth-role": "x-chatgroup-operator-metrics-auth",
@@ -74,6 +81,25 @@ var _ = Describe("config/default (kustomize)", func() {
 		}
 		Expect(k["ClusterRoleBinding"]).To(HaveLen(2), "the manager's role and metrics auth")
 
+		By("Secrets only in the operator's namespace, through a Role, on both sides")
+		kr, hr := byName(k["Role"], "chatgroup-operator-manager-role"), byName(h["Role"], "x-chatgroup-operator-manager")
+		Expect(kr).NotTo(BeNil())
+		Expect(hr).NotTo(BeNil())
+		Expect(rulesJSON(kr)).To(MatchJSON(rulesJSON(hr)))
+		Expect(rulesJSON(kr)).To(ContainSubstring(`"secrets"`))
+		Expect(kr.GetNamespace()).To(Equal(k["ServiceAccount"][0].GetNamespace()))
+		for _, cr := range k["ClusterRole"] {
+			Expect(rulesJSON(cr)).NotTo(ContainSubstring(`"secrets"`), cr.GetName())
+		}
+		kb := byName(k["RoleBinding"], "chatgroup-operator-manager-secrets-rolebinding")
+		Expect(kb).NotTo(BeNil())
+		Expect(kb.GetNamespace()).To(Equal(kr.GetNamespace()))
+		Expect(field(kb, "roleRef")).To(HaveKeyWithValue("name", kr.GetName()))
+		Expect(field(kb, "roleRef")).To(HaveKeyWithValue("kind", "Role"))
+		Expect(field(kb, "subjects")).To(ConsistOf(And(
+			HaveKeyWithValue("name", k["ServiceAccount"][0].GetName()),
+			HaveKeyWithValue("namespace", k["ServiceAccount"][0].GetNamespace()))))
+
 		By("config/discovery grants what the chart's discovery Role grants")
 		disc, err := kubectl("kustomize", filepath.Join(testenv.RepoRoot(), "config", "discovery"))
 		Expect(err).NotTo(HaveOccurred(), disc)
@@ -83,7 +109,8 @@ var _ = Describe("config/default (kustomize)", func() {
 		sa := k["ServiceAccount"][0]
 		Expect(subj).To(HaveKeyWithValue("name", sa.GetName()))
 		Expect(subj).To(HaveKeyWithValue("namespace", sa.GetNamespace()))
-		Expect(field(k["Role"][0], "rules")).To(ContainElement(HaveKeyWithValue("resources", ConsistOf("leases"))))
+		Expect(field(byName(k["Role"], "chatgroup-operator-leader-election-role"), "rules")).To(
+			ContainElement(HaveKeyWithValue("resources", ConsistOf("leases"))))
 
 		kd, hd := k["Deployment"][0], h["Deployment"][0]
 		Expect(field(kd, "spec", "template", "spec", "securityContext")).To(Equal(field(hd, "spec", "template", "spec", "securityContext")))

@@ -37,7 +37,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The Secret holding secretKey and callbackToken. */}}
+{{/*
+"true" when the flags define a default IM app (im.sdkAppID is set), else
+empty. Without one the operator serves only the apps of ChatApp resources,
+whose credentials it reads through the API in the release namespace.
+*/}}
+{{- define "chatgroup-operator.defaultApp" -}}
+{{- if .Values.im.sdkAppID }}true{{ end }}
+{{- end }}
+
+{{/* The Secret holding the default app's secretKey and callbackToken. */}}
 {{- define "chatgroup-operator.secretName" -}}
 {{- default (printf "%s-im" (include "chatgroup-operator.fullname" .)) .Values.im.existingSecret }}
 {{- end }}
