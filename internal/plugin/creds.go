@@ -181,7 +181,7 @@ func fromDeployment(ctx context.Context, c client.Client, namespace string) (cre
 	switch len(hits) {
 	case 0:
 		return credentials{}, fmt.Errorf("no chatgroup-operator Deployment with --sdkappid and --secret-key-file found %s; "+
-			"point at it with --operator-namespace, or give credentials with --sdkappid and %s", where, EnvSecretKey)
+			"point at it with --operator-namespace, import a ChatApp's groups with --app, or give credentials with --sdkappid and %s", where, EnvSecretKey)
 	case 1:
 	default:
 		var names []string
