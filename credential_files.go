@@ -86,10 +86,18 @@ func (c *credentialFiles) reload() {
 		if b, err := os.ReadFile(c.keyFile); err != nil {
 			c.log("cannot re-read the secret key file; keeping the key in force", "file", c.keyFile, "error", err.Error())
 		} else if !bytes.Equal(b, c.lastKey) {
-			if err := c.client.SetSecretKey(strings.TrimSpace(string(b))); err != nil {
+			key := strings.TrimSpace(string(b))
+			if err := c.client.SetSecretKey(key); err != nil {
 				c.log("the secret key file holds no usable key; keeping the key in force", "file", c.keyFile, "error", err.Error())
 			} else {
 				c.lastKey = b
+				if app, _, ok := c.reg.Lookup(apps.DefaultName); ok {
+					// Tells the controller: ChatGroups IM refused with the
+					// old key may try again now.
+					next := *app
+					next.CredentialsVersion = apps.CredentialsVersion(key)
+					c.reg.Set(next)
+				}
 				c.log("secret key reloaded", "file", c.keyFile)
 			}
 		}

@@ -75,6 +75,9 @@ func (r *Reconciler) requeueApp(ctx context.Context, name string) {
 		return
 	}
 	for i := range list.Items {
+		// A ChatGroup IM refused with the app's old credentials may try
+		// the new ones at once instead of waiting out CredentialsRetry.
+		r.holds.forgetCredentials(client.ObjectKeyFromObject(&list.Items[i]))
 		select {
 		case r.enqueue <- event.TypedGenericEvent[*imv1alpha1.ChatGroup]{Object: &list.Items[i]}:
 		case <-ctx.Done():

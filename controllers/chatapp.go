@@ -289,6 +289,7 @@ func (a *appReconciler) load(ctx context.Context, ca *imv1alpha1.ChatApp) (loade
 			return fail(imv1alpha1.ReasonSecretInvalid, fmt.Sprintf("Secret %s: %v", ref, err))
 		}
 		l.app.Client = c
+		l.app.CredentialsVersion = apps.CredentialsVersion(key)
 		sum := sha256.Sum256([]byte(strings.Join([]string{key, s.Endpoint, s.AdminIdentifier, fmt.Sprint(s.SDKAppID)}, "\x00")))
 		l.fingerprint = hex.EncodeToString(sum[:])
 	} else {

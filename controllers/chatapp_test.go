@@ -220,8 +220,16 @@ var _ = Describe("Several apps", func() {
 		Consistently(func() int { return c.fake.Calls("get_group_info") }, "2s").Should(Equal(verifies+1),
 			"a wrong key is checked once per change of the Secret, not retried")
 
+		// A ChatGroup IM refuses with the wrong key waits out
+		// CredentialsRetry (an hour in this suite) ...
+		ns0 := newNamespace()
+		refused := newChatGroup(ns0, "refused", uniq("refused"), func(s *imv1alpha1.ChatGroupSpec) { inApp(c.name)(s); s.Type = "Public" })
+		Eventually(func() string { return condition(imv1alpha1.ConditionReady)(fetch(refused)) }, "20s").Should(Equal("False/CredentialsInvalid"))
+
 		c.writeSecret(c.credentials())
 		Eventually(appReady(c.name), "20s").Should(Equal("True/Available"))
+		// ... unless the key changes: then it tries again at once.
+		waitSynced(refused)
 
 		// The ChatApp the waiting ChatGroup names appears: it recovers.
 		d := newOtherApp("app-later")

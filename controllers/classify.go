@@ -18,8 +18,11 @@ type failure struct {
 	synced   metav1.Condition
 	ready    *metav1.Condition
 	hold     time.Duration
-	terminal bool  // the spec generation counts as handled (retry only after hold or on spec change)
-	retErr   error // returned to the workqueue (transient: its backoff applies)
+	terminal bool // the spec generation counts as handled (retry only after hold or on spec change)
+	// credentials: IM refused the app's credentials; a change of them
+	// ends the hold.
+	credentials bool
+	retErr      error // returned to the workqueue (transient: its backoff applies)
 }
 
 func (r *Reconciler) classify(key types.NamespacedName, err error) failure {
@@ -38,7 +41,7 @@ func (r *Reconciler) classify(key types.NamespacedName, err error) failure {
 		c := cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonCredentialsInvalid, why+msg)
 		return failure{
 			synced: cond(imv1alpha1.ConditionSynced, false, imv1alpha1.ReasonCredentialsInvalid, why+msg),
-			ready:  &c, hold: r.opts.CredentialsRetry,
+			ready:  &c, hold: r.opts.CredentialsRetry, credentials: true,
 		}
 	case tim.ClassRateLimited:
 		return failure{

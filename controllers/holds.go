@@ -70,10 +70,11 @@ func (h *holds) driftFixed(key holdKey, now time.Time) {
 type holdKey = types.NamespacedName
 
 type hold struct {
-	until      time.Time
-	generation int64 // a terminal hold ends when spec changes
-	terminal   bool
-	failures   int // consecutive rate-limit failures, for the backoff
+	until       time.Time
+	generation  int64 // a terminal hold ends when spec changes
+	terminal    bool
+	failures    int  // consecutive rate-limit failures, for the backoff
+	credentials bool // IM refused the app's credentials: a new key ends it
 }
 
 // active returns how long REST calls for key still pause; 0 when they may go.
@@ -97,7 +98,7 @@ func (h *holds) set(key holdKey, gen int64, f failure, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	x := h.m[key]
-	x.until, x.generation, x.terminal = now.Add(f.hold), gen, f.terminal
+	x.until, x.generation, x.terminal, x.credentials = now.Add(f.hold), gen, f.terminal, f.credentials
 	h.m[key] = x
 }
 
@@ -113,6 +114,16 @@ func (h *holds) backoff(key holdKey, base, maxWait time.Duration) time.Duration 
 	x.failures++
 	h.m[key] = x
 	return min(d, maxWait)
+}
+
+// forgetCredentials ends a hold that IM's refusal of the credentials set:
+// the app's key changed, so the next pass may call again.
+func (h *holds) forgetCredentials(key holdKey) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m[key].credentials {
+		delete(h.m, key)
+	}
 }
 
 func (h *holds) forget(key holdKey) {

@@ -12,6 +12,8 @@ package apps
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"sort"
 	"sync"
@@ -59,6 +61,11 @@ type App struct {
 	// and NoClient says why.
 	Client   REST
 	NoClient string
+	// CredentialsVersion changes whenever the secret key does (a hash
+	// prefix, never the key): a client rotated in place is the same
+	// pointer, and ChatGroups that IM refused with the old key must learn
+	// that retrying is worth it now.
+	CredentialsVersion string
 	// ResyncInterval is how often the app's groups are read back; 0 means
 	// the controller's default.
 	ResyncInterval time.Duration
@@ -187,7 +194,7 @@ func same(a, b *App) bool {
 	return a.Name == b.Name && a.SDKAppID == b.SDKAppID && a.Since.Equal(b.Since) && a.SkipAuth == b.SkipAuth &&
 		slices.Equal(a.Tokens, b.Tokens) && slices.Equal(a.AllowedNamespaces, b.AllowedNamespaces) &&
 		a.DiscoveryNamespace == b.DiscoveryNamespace && a.Client == b.Client && a.NoClient == b.NoClient &&
-		a.ResyncInterval == b.ResyncInterval
+		a.CredentialsVersion == b.CredentialsVersion && a.ResyncInterval == b.ResyncInterval
 }
 
 // rebuild recomputes which app serves each SDKAppID. Callers hold mu.
@@ -246,4 +253,11 @@ func (r *Registry) Serving() []*App {
 	r.mu.RUnlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// CredentialsVersion returns the CredentialsVersion of secret key: enough
+// of its hash to tell two keys apart, too little to matter if logged.
+func CredentialsVersion(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:4])
 }
