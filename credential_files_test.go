@@ -66,6 +66,9 @@ func TestCredentialFilesReload(t *testing.T) {
 	if !slices.Equal(rot.keys, []string{"key-two"}) {
 		t.Fatalf("keys set: %v, want [key-two]", rot.keys)
 	}
+	if app, _, _ := reg.Lookup(apps.DefaultName); app.CredentialsVersion != apps.CredentialsVersion("key-two") {
+		t.Fatalf("the registry was not told of the new key: version %q", app.CredentialsVersion)
+	}
 
 	write(tokenFile, "")
 	write(keyFile, "   \n")
