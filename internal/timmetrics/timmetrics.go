@@ -48,6 +48,9 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(requestsTotal, requestDuration, retriesTotal, rateLimitWait)
+	// Present from the start, as it was before it had the app label: the
+	// dashboard's panel queries its buckets before any wait happened.
+	rateLimitWait.WithLabelValues(DefaultApp)
 }
 
 // Observer records into the package's collectors; the zero value is ready
