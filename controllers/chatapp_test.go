@@ -14,6 +14,7 @@ import (
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/controllers"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/groupname"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/timfake"
 	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
@@ -147,6 +148,29 @@ var _ = Describe("Several apps", func() {
 		Expect(newIMClient(secret).ModifyGroupBaseInfo(ctx, tim.ModifyGroupBaseInfoRequest{GroupID: id, Notification: ptr("note in A")})).To(Succeed())
 		Eventually(func() string { return fetch(inB).Status.Notification }, "20s").Should(Equal("note in B"))
 		Eventually(func() string { return fetch(inA).Status.Notification }, "20s").Should(Equal("note in A"))
+	})
+
+	It("discovers an app's undeclared groups into its own namespace, naming the app", func() {
+		d := newOtherApp("app-discover")
+		d.writeSecret(d.credentials())
+		discoveryNS := newNamespace()
+		d.createChatApp(func(s *imv1alpha1.ChatAppSpec) { s.Discovery.Namespace = discoveryNS })
+		Eventually(appReady(d.name), "20s").Should(Equal("True/Available"))
+
+		id := uniq("undeclared")
+		_, err := d.client().CreateGroup(ctx, tim.CreateGroupRequest{Type: "Public", GroupID: id, Name: "made in the console"})
+		Expect(err).NotTo(HaveOccurred())
+		discovered := &imv1alpha1.ChatGroup{}
+		key := client.ObjectKey{Namespace: discoveryNS, Name: groupname.ForApp(d.name, id)}
+		Eventually(func() error { return k8s.Get(ctx, key, discovered) }, "20s").Should(Succeed())
+		Expect(discovered.Spec.AppRef).NotTo(BeNil())
+		Expect(discovered.Spec.AppRef.Name).To(Equal(d.name))
+		Expect(discovered.Spec.ManagementPolicy).To(Equal(imv1alpha1.ManagementPolicyObserve))
+		Eventually(func() string { return fetch(discovered).Status.Name }, "20s").Should(Equal("made in the console"))
+		// The default app discovers nothing here: its flags set no discovery namespace.
+		var list imv1alpha1.ChatGroupList
+		Expect(k8s.List(ctx, &list, client.InNamespace(discoveryNS))).To(Succeed())
+		Expect(list.Items).To(HaveLen(1))
 	})
 
 	It("leaves a ChatGroup in a namespace the app does not allow alone: no REST call, no callback, no destroy", func() {
