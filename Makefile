@@ -112,7 +112,7 @@ test-e2e: envtest helm ## Run only the e2e suite: helm install into a real API s
 	KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" HELM="$(HELM)" go test ./test/e2e/ -v -ginkgo.v $(GINKGO_FLAGS)
 
 .PHONY: test-reliability
-test-reliability: envtest ## Run the reliability suite: API server restart, SIGTERM/SIGKILL, two replicas, IM and callback faults, hostile input (real processes; minutes).
+test-reliability: envtest ## Run the reliability suite: API server restart, SIGTERM/SIGKILL, two replicas, IM and callback faults, hostile input, credential rotation (real processes; minutes).
 	CHATGROUP_RELIABILITY_TEST=1 KUBEBUILDER_ASSETS="$(ENVTEST_DIR)" go test ./test/reliability/ -count=1 -timeout 20m -v -ginkgo.v $(GINKGO_FLAGS)
 
 ##@ Build

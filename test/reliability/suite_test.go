@@ -2,9 +2,10 @@
 // suite) against a real kube-apiserver and etcd (envtest) and the fake IM
 // backend over real HTTP, and injects faults: API server restarts, SIGTERM
 // and SIGKILL, two replicas with leader election, IM REST faults, callback
-// faults and hostile input. It asserts that nothing accepted is lost, that
-// what could not be seen heals through the resync, and that the receiver
-// cannot be knocked over from outside.
+// faults, hostile input and credential rotation under a callback flood. It
+// asserts that nothing accepted is lost, that what could not be seen heals
+// through the resync, and that the receiver cannot be knocked over from
+// outside.
 //
 // It runs only through `make test-reliability`, which sets
 // CHATGROUP_RELIABILITY_TEST=1; a plain `go test ./...` skips it (several
@@ -14,6 +15,7 @@ package reliability
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -182,6 +184,10 @@ type managerOpts struct {
 	resync        time.Duration // --resync-interval (0: default)
 	leaderElectNS string        // --leader-elect in this namespace
 	callbackAddr  string        // reuse an address (a restart)
+	operatorNS    string        // --operator-namespace (ChatApps' Secrets)
+	tokenFile     string        // --callback-token-file ("": the suite's)
+	keyFile       string        // --secret-key-file with secret ("": the suite's)
+	imEndpoint    string        // --im-endpoint ("": the suite's fake)
 	extra         []string
 }
 
@@ -201,20 +207,24 @@ func startManager(name string, o managerOpts) *managerProc {
 	if m.callbackAddr == "" {
 		m.callbackAddr = freeLoopbackAddr()
 	}
+	tokens, key, endpoint := cmp.Or(o.tokenFile, tokenFile), cmp.Or(o.keyFile, keyFile), cmp.Or(o.imEndpoint, fakeServer.URL)
 	m.args = []string{
 		"--kubeconfig=" + adminKube,
 		"--sdkappid=" + strconv.Itoa(sdkAppID),
-		"--callback-token-file=" + tokenFile,
+		"--callback-token-file=" + tokens,
 		"--webhook-bind-address=" + m.callbackAddr,
 		"--metrics-bind-address=" + m.metricsAddr,
 		// The suite reads counters with a plain GET on loopback; the e2e
 		// suite tests the authenticated HTTPS endpoint.
 		"--metrics-secure=false",
 		"--health-probe-bind-address=" + m.probeAddr,
-		"--im-endpoint=" + fakeServer.URL,
+		"--im-endpoint=" + endpoint,
 	}
 	if o.secret {
-		m.args = append(m.args, "--secret-key-file="+keyFile)
+		m.args = append(m.args, "--secret-key-file="+key)
+	}
+	if o.operatorNS != "" {
+		m.args = append(m.args, "--operator-namespace="+o.operatorNS)
 	}
 	if o.resync > 0 {
 		m.args = append(m.args, "--resync-interval="+o.resync.String())
@@ -328,9 +338,15 @@ func httpStatus(url string) (int, error) {
 
 // callbackQuery is the documented query, signed for requestTime.
 func callbackQuery(cmd string, requestTime time.Time) string {
+	return callbackQueryFor(sdkAppID, callbackToken, cmd, requestTime)
+}
+
+// callbackQueryFor is callbackQuery for another app, or signed with another
+// token.
+func callbackQueryFor(appID uint64, token, cmd string, requestTime time.Time) string {
 	rt := strconv.FormatInt(requestTime.Unix(), 10)
 	return fmt.Sprintf("SdkAppid=%d&CallbackCommand=%s&contenttype=json&ClientIP=127.0.0.1&OptPlatform=RESTAPI&Sign=%s&RequestTime=%s",
-		sdkAppID, cmd, callbacksign.Sign(callbackToken, rt), rt)
+		appID, cmd, callbacksign.Sign(token, rt), rt)
 }
 
 var postClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
@@ -338,7 +354,12 @@ var postClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transp
 // post sends one callback and returns the HTTP status (0 with an error when
 // there was no answer).
 func post(url, cmd string, body []byte) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"?"+callbackQuery(cmd, time.Now()), bytes.NewReader(body))
+	return postAs(url, sdkAppID, callbackToken, cmd, body)
+}
+
+// postAs is post for the app appID, signed with token.
+func postAs(url string, appID uint64, token, cmd string, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"?"+callbackQueryFor(appID, token, cmd, time.Now()), bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
