@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -52,6 +53,25 @@ func (r *Reconciler) appOf(cg *imv1alpha1.ChatGroup) (*apps.App, *metav1.Conditi
 		return nil, &c
 	}
 	return app, nil
+}
+
+// appLoadWait is how soon a ChatGroup whose ChatApp exists but is not
+// loaded yet is looked at again.
+const appLoadWait = time.Second
+
+// appLoading reports a ChatGroup whose ChatApp exists in the cache but is
+// not in the registry yet: right after a start, before the ChatApp
+// controller has read its Secret. Reporting AppNotFound then would flip
+// every such ChatGroup to not Ready on every restart.
+func (r *Reconciler) appLoading(ctx context.Context, cg *imv1alpha1.ChatGroup) bool {
+	if cg.Spec.AppRef == nil || cg.Spec.AppRef.Name == "" {
+		return false // the default app is registered before anything starts
+	}
+	if _, dupOf, ok := r.apps.Lookup(cg.Spec.AppRef.Name); ok || dupOf != "" {
+		return false
+	}
+	err := r.client.Get(ctx, client.ObjectKey{Name: cg.Spec.AppRef.Name}, &imv1alpha1.ChatApp{})
+	return err == nil
 }
 
 // appBlocked reports a Synced reason that means the last pass had no app

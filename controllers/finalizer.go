@@ -95,6 +95,9 @@ func (r *Reconciler) finalize(ctx context.Context, cg *imv1alpha1.ChatGroup) (ct
 		return ctrl.Result{}, r.writeFailure(ctx, cg, &c, nil)
 	}
 	app, noApp := r.appOf(cg)
+	if noApp != nil && r.appLoading(ctx, cg) {
+		return ctrl.Result{RequeueAfter: appLoadWait}, nil
+	}
 	if noApp != nil {
 		if noApp.Reason == imv1alpha1.ReasonAppNotAllowed {
 			// The app was never this namespace's to use: its group is

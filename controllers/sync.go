@@ -89,6 +89,9 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 	// Only an Enforce ChatGroup can be in conflict and only a discovered
 	// one can be redundant: an Observe one needs no peers.
 	app, noApp := r.appOf(cg)
+	if noApp != nil && r.appLoading(ctx, cg) {
+		return ctrl.Result{RequeueAfter: appLoadWait}, nil
+	}
 	var peers []imv1alpha1.ChatGroup
 	if enforced(cg) || discovered(cg) {
 		var err error
