@@ -3,6 +3,7 @@ package reliability
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -270,8 +271,8 @@ var _ = Describe("the callback token", func() {
 			defer stop()
 			out, err := exec.CommandContext(runCtx, managerBin, append(append([]string(nil), base...), args...)...).CombinedOutput()
 			var ee *exec.ExitError
-			Expect(err).To(BeAssignableToTypeOf(ee), "the manager must exit with an error: %s", out)
-			return err.(*exec.ExitError).ExitCode(), strings.TrimSpace(string(out))
+			Expect(errors.As(err, &ee)).To(BeTrue(), "the manager must exit with an error: %v %s", err, out)
+			return ee.ExitCode(), strings.TrimSpace(string(out))
 		}
 		noTokenCode, noTokenMsg := runRefused()
 		Expect(noTokenCode).To(Equal(1))
