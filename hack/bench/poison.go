@@ -37,16 +37,21 @@ func (h *harness) poison(ctx context.Context, groups []*group, realistic bool) (
 	n := min(poisonGroups, len(groups))
 	victim := groups[n/2]
 	m := &model{groups: groups, active: n, realistic: realistic, track: true, appID: appID, token: token}
-	res := &poisonResult{Group: victim.name, Reason: "413 RequestEntityTooLarge from a ValidatingAdmissionPolicy on UPDATE chatgroups/status"}
+	res := &poisonResult{Group: victim.name, Reason: "413 RequestEntityTooLarge from a ValidatingAdmissionPolicy on UPDATE chatgroups/status of a ChatGroup labelled " + poisonLabel}
 
-	res.Clean = h.step(ctx, "poison-clean", h.ours, m, h.cfg.PoisonRate, h.cfg.PoisonDur, 3000)
-	logf("%s", rowText(res.Clean))
-
-	undo, err := h.refuseStatusWrites(ctx, victim.name)
+	// The policy is in force in both runs (it is evaluated on every status
+	// write), so the two differ only by the label on one group.
+	undo, err := h.installPolicy(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer undo()
+	res.Clean = h.step(ctx, "poison-clean", h.ours, m, h.cfg.PoisonRate, h.cfg.PoisonDur, 3000)
+	logf("%s", rowText(res.Clean))
+
+	if err := h.setPoisoned(ctx, victim.name); err != nil {
+		return nil, err
+	}
 	victim.mu.Lock()
 	victim.poisoned, victim.acks, victim.prio = true, nil, nil
 	victim.mu.Unlock()
@@ -59,10 +64,13 @@ func (h *harness) poison(ctx context.Context, groups []*group, realistic bool) (
 	return res, nil
 }
 
-// refuseStatusWrites makes the API server refuse every status write of the
-// ChatGroup name, as it would refuse an object grown past its limits, and
-// waits until the policy is in force. undo removes it.
-func (h *harness) refuseStatusWrites(ctx context.Context, name string) (undo func(), err error) {
+// poisonLabel marks the ChatGroup whose status writes the policy refuses.
+const poisonLabel = "bench.chatgroup.dev/poisoned"
+
+// installPolicy makes the API server refuse every status write of a
+// ChatGroup with poisonLabel, as it would refuse an object grown past its
+// limits, and waits until the policy is in force. undo removes it.
+func (h *harness) installPolicy(ctx context.Context) (undo func(), err error) {
 	const policy = "bench-poison"
 	pol := &admissionregistrationv1.ValidatingAdmissionPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: policy},
@@ -81,7 +89,7 @@ func (h *harness) refuseStatusWrites(ctx context.Context, name string) (undo fun
 				}},
 			},
 			Validations: []admissionregistrationv1.Validation{{
-				Expression: fmt.Sprintf("object.metadata.namespace != %q || object.metadata.name != %q", ns, name),
+				Expression: fmt.Sprintf("!has(object.metadata.labels) || !(%q in object.metadata.labels)", poisonLabel),
 				Reason:     ptr.To(metav1.StatusReasonRequestEntityTooLarge),
 				Message:    "bench: this ChatGroup's status writes are refused",
 			}},
@@ -105,19 +113,34 @@ func (h *harness) refuseStatusWrites(ctx context.Context, name string) (undo fun
 		_ = h.c.Delete(context.Background(), bind)
 		_ = h.c.Delete(context.Background(), pol)
 	}
-	// The API server loads policies asynchronously: probe with a status
-	// write of our own until it is refused.
+	// The API server loads policies asynchronously: probe with a labelled
+	// ChatGroup of its own (not one the load uses) until its status write is
+	// refused.
+	probe := &imv1alpha1.ChatGroup{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-poison-probe", Labels: map[string]string{poisonLabel: "true"}},
+		Spec: imv1alpha1.ChatGroupSpec{GroupID: "@TGS#BENCHPROBE", Type: imv1alpha1.GroupTypePublic,
+			ManagementPolicy: imv1alpha1.ManagementPolicyObserve},
+	}
+	if err := h.c.Create(ctx, probe); err != nil {
+		undo()
+		return nil, fmt.Errorf("creating the probe ChatGroup: %w", err)
+	}
+	undoPolicy := undo
+	undo = func() {
+		undoPolicy()
+		_ = h.c.Delete(context.Background(), probe)
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		cg := &imv1alpha1.ChatGroup{}
-		if err := h.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cg); err != nil {
+		if err := h.c.Get(ctx, client.ObjectKeyFromObject(probe), cg); err != nil {
 			undo()
 			return nil, err
 		}
 		cg.Status.LastMessageFrom = fmt.Sprintf("bench-probe-%d", time.Now().UnixNano())
 		err := h.c.Status().Update(ctx, cg)
 		if apierrors.IsRequestEntityTooLargeError(err) {
-			logf("status writes of %s/%s are refused from now on: %v", ns, name, err)
+			logf("the ValidatingAdmissionPolicy is in force: %v", err)
 			return undo, nil
 		}
 		if time.Now().After(deadline) {
@@ -126,6 +149,21 @@ func (h *harness) refuseStatusWrites(ctx context.Context, name string) (undo fun
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// setPoisoned labels the ChatGroup name: from then on the API server
+// refuses its status writes (admission reads the stored labels).
+func (h *harness) setPoisoned(ctx context.Context, name string) error {
+	cg := &imv1alpha1.ChatGroup{}
+	if err := h.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cg); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(cg.DeepCopy())
+	if cg.Labels == nil {
+		cg.Labels = map[string]string{}
+	}
+	cg.Labels[poisonLabel] = "true"
+	return h.c.Patch(ctx, cg, patch)
 }
 
 // poisonMarkdown is the poison phase's section of report.md.
