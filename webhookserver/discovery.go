@@ -2,6 +2,7 @@ package webhookserver
 
 import (
 	"context"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -53,7 +54,12 @@ func (h *handler) targets(app *apps.App, groupID string) (keys []types.Namespace
 	if h.writer.isPending(key) {
 		return []types.NamespacedName{key}, d
 	}
-	if h.routes.countIn(ns) >= h.opts.DiscoveryMaxGroups {
+	h.admittedMu.Lock()
+	defer h.admittedMu.Unlock()
+	if _, ok := h.admitted[key]; ok {
+		return []types.NamespacedName{key}, d
+	}
+	if h.routes.countIn(ns)+h.unroutedIn(ns) >= h.opts.DiscoveryMaxGroups {
 		discoveryRefused.WithLabelValues(app.Name, "max_groups").Inc()
 		return nil, nil
 	}
@@ -61,7 +67,44 @@ func (h *handler) targets(app *apps.App, groupID string) (keys []types.Namespace
 		discoveryRefused.WithLabelValues(app.Name, "rate").Inc()
 		return nil, nil
 	}
+	if h.admitted == nil {
+		h.admitted = map[types.NamespacedName]admission{}
+	}
+	h.admitted[key] = admission{app: app.Name, groupID: groupID, at: h.now()}
 	return []types.NamespacedName{key}, d
+}
+
+// admission is a discovery let in by targets whose ChatGroup the routing
+// table does not hold yet: until the writer has created it and the
+// informer has delivered it, it counts against DiscoveryMaxGroups here, or
+// a burst of callbacks for new groups would all pass the cap before the
+// first ChatGroup exists.
+type admission struct {
+	app, groupID string
+	at           time.Time
+}
+
+// admissionTTL is how long an admission that is neither pending nor routed
+// keeps counting (its creation was dropped, or the informer lags).
+const admissionTTL = time.Minute
+
+// unroutedIn counts the admissions in ns that the routing table does not
+// hold yet, forgetting those it now holds and those that expired
+// (h.admittedMu held).
+func (h *handler) unroutedIn(ns string) int {
+	n := 0
+	now := h.now()
+	for key, a := range h.admitted {
+		switch {
+		case len(h.routes.lookup(a.app, a.groupID)) > 0:
+			delete(h.admitted, key)
+		case now.Sub(a.at) > admissionTTL && !h.writer.isPending(key):
+			delete(h.admitted, key)
+		case key.Namespace == ns:
+			n++
+		}
+	}
+	return n
 }
 
 // Discover asks the writer to create a pending update's ChatGroup when it

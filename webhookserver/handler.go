@@ -7,11 +7,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/time/rate"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
 )
@@ -47,6 +49,10 @@ type handler struct {
 	inflight chan struct{}
 	// discoveries paces the ChatGroups discovery creates.
 	discoveries *rate.Limiter
+	// admitted holds the discoveries not yet in the routing table
+	// (discovery.go); guarded by admittedMu.
+	admittedMu sync.Mutex
+	admitted   map[types.NamespacedName]admission
 
 	lastStamp atomic.Int64
 }

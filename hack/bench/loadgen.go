@@ -83,7 +83,8 @@ type group struct {
 	acks      []ack         // acknowledged messages not yet seen in status
 	prio      []prioAck     // acknowledged info/attribute changes not yet seen in status
 	obsSeq    int64
-	callbacks int // in the current step
+	callbacks int  // in the current step
+	poisoned  bool // its status writes are refused (poison phase): not tracked
 
 	// refreshes seen by the watch in the current measuring window
 	lastRefresh time.Time
@@ -263,6 +264,9 @@ func (m *model) done(c call, out int, at time.Time) {
 	case outError:
 		g.uncertain = true
 		return
+	}
+	if g.poisoned {
+		return // nothing it sends can reach status
 	}
 	switch c.k {
 	case kMsg:

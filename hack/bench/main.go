@@ -67,6 +67,10 @@ type config struct {
 	MaxFails     int           `json:"maxConsecutiveFails"`
 	Rounds       int           `json:"roundsPerStep"`
 	Mix          string        `json:"mix"`
+	Poison       bool          `json:"poison"`
+	PoisonRate   float64       `json:"poisonRate"`
+	PoisonDur    time.Duration `json:"poisonDuration"`
+	Only         string        `json:"only,omitempty"`
 	out, profile string
 	maxTotal     time.Duration
 }
@@ -103,10 +107,24 @@ func main() {
 	flag.StringVar(&cfg.out, "out", "bin/bench", "directory for report.json, report.md and logs")
 	flag.StringVar(&cfg.profile, "profile", "", "directory for CPU and heap profiles of the receiver's process, one per step")
 	flag.DurationVar(&cfg.maxTotal, "max-total", 40*time.Minute, "hard bound on the whole run")
+	flag.BoolVar(&cfg.Poison, "poison", true, "run the poison phase: 300 active groups at -poison-rate, clean and then with one group whose status writes the API server refuses (off with -smoke unless set)")
+	flag.Float64Var(&cfg.PoisonRate, "poison-rate", 1000, "callbacks/s of the poison phase")
+	flag.DurationVar(&cfg.PoisonDur, "poison-duration", 30*time.Second, "load duration of each run of the poison phase")
+	flag.StringVar(&cfg.Only, "only", "", "run only this phase: poison (skips the ramp and the hot-groups phase)")
 	flag.Parse()
 	if cfg.Mix != mixRealistic && cfg.Mix != mixStandard {
 		fmt.Fprintf(os.Stderr, "-mix must be %s or %s, got %q\n", mixRealistic, mixStandard, cfg.Mix)
 		os.Exit(2)
+	}
+	if cfg.Only != "" && cfg.Only != "poison" {
+		fmt.Fprintf(os.Stderr, "-only must be poison, got %q\n", cfg.Only)
+		os.Exit(2)
+	}
+	if cfg.Only == "poison" {
+		cfg.Poison = true
+	}
+	if cfg.Smoke && !isSet("poison") && cfg.Only == "" {
+		cfg.Poison = false
 	}
 	if cfg.Smoke {
 		cfg.Groups, cfg.Active, cfg.Hot, cfg.Step, cfg.Hot10, cfg.MaxFails, cfg.Rounds = 60, 30, 3, 2*time.Second, 2*time.Second, 99, 1
@@ -411,6 +429,8 @@ type stepResult struct {
 	Unverifiable     int       `json:"unverifiableGroups"`
 	SettleSeconds    float64   `json:"settleSeconds"`
 	MaxRefreshGapS   float64   `json:"maxRefreshGapSeconds,omitempty"`
+	GroupsGap10s     int       `json:"groupsNotRefreshedFor10s,omitempty"`
+	PersistedPerSec  float64   `json:"updatesPersistedPerSecDuringLoad,omitempty"`
 	Rounds           int       `json:"rounds"`
 	RoundP99ms       []float64 `json:"ackP99msPerRound"`
 	RoundsPassed     int       `json:"roundsSustainable"`
@@ -427,21 +447,22 @@ type check struct {
 }
 
 type report struct {
-	Started     time.Time    `json:"started"`
-	Machine     machine      `json:"machine"`
-	Config      config       `json:"config"`
-	Steps       []stepResult `json:"steps"`
-	Hot10       *stepResult  `json:"hot10,omitempty"`
-	MaxOurs     float64      `json:"maxSustainableOurs"`
-	MaxBare     float64      `json:"maxSustainableBare"`
-	Ratio       float64      `json:"ratioOursBare"`
-	WriteCap    float64      `json:"writeCapQPS"`
-	WriteBurst  int          `json:"writeCapBurst"`
-	IdleRSSMiB  float64      `json:"oursRSSMiBIdleAfterCacheSync"`
-	MaxRSSMiB   float64      `json:"oursRSSMiBMax"`
-	LostTotal   int          `json:"lostUpdatesTotal"`
-	Checks      []check      `json:"targets"`
-	DurationSec float64      `json:"durationSeconds"`
+	Started     time.Time     `json:"started"`
+	Machine     machine       `json:"machine"`
+	Config      config        `json:"config"`
+	Steps       []stepResult  `json:"steps"`
+	Hot10       *stepResult   `json:"hot10,omitempty"`
+	Poison      *poisonResult `json:"poison,omitempty"`
+	MaxOurs     float64       `json:"maxSustainableOurs"`
+	MaxBare     float64       `json:"maxSustainableBare"`
+	Ratio       float64       `json:"ratioOursBare"`
+	WriteCap    float64       `json:"writeCapQPS"`
+	WriteBurst  int           `json:"writeCapBurst"`
+	IdleRSSMiB  float64       `json:"oursRSSMiBIdleAfterCacheSync"`
+	MaxRSSMiB   float64       `json:"oursRSSMiBMax"`
+	LostTotal   int           `json:"lostUpdatesTotal"`
+	Checks      []check       `json:"targets"`
+	DurationSec float64       `json:"durationSeconds"`
 }
 
 type machine struct {
@@ -575,6 +596,9 @@ func run(cfg config) error {
 	h := &harness{cfg: cfg, c: c, rc: &rc, ours: ours, bare: bare, cp: cp, rss: rss, w: w, rep: rep}
 	fails := map[string]int{}
 	for i, rate := range cfg.Rates {
+		if cfg.Only != "" {
+			break
+		}
 		runs := map[string][]stepResult{}
 		for round := range cfg.Rounds {
 			order := []string{"bare", "ours"}
@@ -618,7 +642,7 @@ func run(cfg config) error {
 		}
 	}
 
-	if cfg.Hot10 > 0 && ctx.Err() == nil {
+	if cfg.Hot10 > 0 && cfg.Only == "" && ctx.Err() == nil {
 		rate := rep.MaxOurs
 		if rate == 0 {
 			rate = cfg.Rates[0]
@@ -629,6 +653,14 @@ func run(cfg config) error {
 		r := h.step(ctx, "hot10", ours, hm, rate, cfg.Hot10, 1000)
 		rep.Hot10 = &r
 		logf("%s", rowText(r))
+	}
+
+	if cfg.Poison && ctx.Err() == nil {
+		p, err := h.poison(ctx, groups, oursModel.realistic)
+		if err != nil {
+			return fmt.Errorf("poison phase: %w", err)
+		}
+		rep.Poison = p
 	}
 
 	// Every group's final status against the model, once more at the end.
@@ -650,7 +682,9 @@ func run(cfg config) error {
 	}
 	rep.Machine.LoadAfter = loadavg()
 	rep.DurationSec = time.Since(begin).Seconds()
-	rep.Checks = checks(rep, cfg)
+	if cfg.Only == "" {
+		rep.Checks = checks(rep, cfg)
+	}
 	md := markdown(rep, unver)
 	fmt.Print(md)
 	if err := os.WriteFile(filepath.Join(cfg.out, "report.md"), []byte(md), 0o600); err != nil {
@@ -668,6 +702,14 @@ func run(cfg config) error {
 	for _, s := range rep.Steps {
 		if s.Target == "ours" {
 			accepted += s.OK
+		}
+	}
+	if rep.Poison != nil {
+		accepted += rep.Poison.Clean.OK + rep.Poison.Poison.OK
+		for _, s := range []stepResult{rep.Poison.Clean, rep.Poison.Poison} {
+			if s.Lost > 0 {
+				return fmt.Errorf("step %s lost updates in %d groups", s.Phase, s.Lost)
+			}
 		}
 	}
 	switch {
@@ -825,9 +867,12 @@ func (h *harness) step(ctx context.Context, phase string, t *child, m *model, ra
 		if g.callbacks > 0 {
 			r.ActiveGroups++
 		}
-		if phase == "hot10" {
+		if phase == "hot10" || (strings.HasPrefix(phase, "poison") && !g.poisoned) {
 			gap := max(g.maxGap, loadEnd.Sub(g.lastRefresh))
 			r.MaxRefreshGapS = max(r.MaxRefreshGapS, gap.Seconds())
+			if gap > 10*time.Second {
+				r.GroupsGap10s++
+			}
 		}
 		g.mu.Unlock()
 	}
@@ -856,6 +901,13 @@ func (h *harness) step(ctx context.Context, phase string, t *child, m *model, ra
 		r.SettleSeconds = time.Since(settleStart).Seconds()
 		persisted := h.w.takeWrites()
 		r.WritesPersisted = len(persisted)
+		during := 0
+		for _, ts := range persisted {
+			if !ts.After(loadEnd) {
+				during++
+			}
+		}
+		r.PersistedPerSec = float64(during) / loadEnd.Sub(t0).Seconds()
 		writes, err := h.ours.writesSince(h.writeCursor)
 		if err != nil {
 			r.Note = "write log: " + err.Error()
@@ -1049,6 +1101,7 @@ func (h *harness) verify(ctx context.Context, groups []*group) (lost, unverifiab
 		g.mu.Lock()
 		cg := byName[g.name]
 		switch {
+		case g.poisoned: // its status writes are refused on purpose
 		case g.uncertain:
 			unverifiable++
 		case cg == nil:
@@ -1162,11 +1215,13 @@ func markdown(rep *report, unverifiable int) string {
 	}
 	fmt.Fprintf(&b, "Run: %d ChatGroups cached, %d active, %d hot taking %.0f%% of the traffic; %s; %d keep-alive connections, open loop, %v per step and target; status-write cap %.0f/s burst %d.\n\n",
 		rep.Config.Groups, rep.Config.Active, rep.Config.Hot, rep.Config.HotShare*100, mix, rep.Config.Conns, rep.Config.Step, rep.WriteCap, rep.WriteBurst)
-	b.WriteString("| phase | target | rate/s | achieved/s | ack p50 ms | ack p99 ms | ack max ms | errors | writes/s | max writes in 1 s | writes/callback | staleness p50/p99/max ms | priority staleness p50/p99 ms | target CPU cores | apiserver+etcd CPU | loadgen CPU | load avg (1 min) | target RSS MiB | lost | sustainable (rounds) |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 	rows := rep.Steps
 	if rep.Hot10 != nil {
 		rows = append(slices.Clone(rows), *rep.Hot10)
+	}
+	if len(rows) > 0 {
+		b.WriteString("| phase | target | rate/s | achieved/s | ack p50 ms | ack p99 ms | ack max ms | errors | writes/s | max writes in 1 s | writes/callback | staleness p50/p99/max ms | priority staleness p50/p99 ms | target CPU cores | apiserver+etcd CPU | loadgen CPU | load avg (1 min) | target RSS MiB | lost | sustainable (rounds) |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---|\n")
 	}
 	for _, r := range rows {
 		w, mw, wpc, st, pst, lost := "-", "-", "-", "-", "-", "-"
@@ -1180,6 +1235,14 @@ func markdown(rep *report, unverifiable int) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.1f | %d | %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.1f | %.0f | %s | %s |\n",
 			r.Phase, r.Target, r.Rate, r.Achieved, r.P50ms, r.P99ms, r.MaxMs, r.Errors, w, mw, wpc, st, pst, r.CPUCores, r.ControlCPU, r.LoadgenCPU, r.LoadAvg, r.RSSMiB, lost, fmt.Sprintf("%s (%d/%d)", yes(r.Sustainable), r.RoundsPassed, r.Rounds))
+	}
+	if rep.Poison != nil {
+		poisonMarkdown(&b, rep.Poison, rep.Config)
+	}
+	if rep.Config.Only != "" {
+		fmt.Fprintf(&b, "\nOnly the %s phase was run (-only %s): no ramp, no targets.\n", rep.Config.Only, rep.Config.Only)
+		fmt.Fprintf(&b, "lost updates: %d\n", rep.LostTotal)
+		return b.String()
 	}
 	fmt.Fprintf(&b, "\nTargets:\n\n| target | value | limit | pass |\n|---|---|---|---|\n")
 	for _, c := range rep.Checks {
