@@ -35,6 +35,8 @@ const (
 // WriterStats counts one writer's work; tests assert bounds with it.
 type WriterStats struct {
 	Writes, Conflicts, Errors, Unchanged, Coalesced int64
+	// QPS is the write budget in force: this replica's share.
+	QPS float64
 }
 
 // Writer coalesces accepted callbacks into one pending update per ChatGroup
@@ -140,6 +142,7 @@ func (w *Writer) Stats() WriterStats {
 	return WriterStats{
 		Writes: w.writes.Load(), Conflicts: w.conflicts.Load(), Errors: w.errs.Load(),
 		Unchanged: w.unchanged.Load(), Coalesced: w.coalesced.Load(),
+		QPS: float64(w.limiter.Limit()),
 	}
 }
 

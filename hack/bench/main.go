@@ -71,6 +71,7 @@ type config struct {
 	PoisonRate   float64       `json:"poisonRate"`
 	PoisonDur    time.Duration `json:"poisonDuration"`
 	Only         string        `json:"only,omitempty"`
+	Replicas     bool          `json:"replicas"`
 	out, profile string
 	maxTotal     time.Duration
 }
@@ -110,21 +111,28 @@ func main() {
 	flag.BoolVar(&cfg.Poison, "poison", true, "run the poison phase: 300 active groups at -poison-rate, clean and then with one group whose status writes the API server refuses (off with -smoke unless set)")
 	flag.Float64Var(&cfg.PoisonRate, "poison-rate", 1000, "callbacks/s of the poison phase")
 	flag.DurationVar(&cfg.PoisonDur, "poison-duration", 30*time.Second, "load duration of each run of the poison phase")
-	flag.StringVar(&cfg.Only, "only", "", "run only this phase: poison (skips the ramp and the hot-groups phase)")
+	flag.BoolVar(&cfg.Replicas, "replicas", true, "run the two-replica phase: two receivers behind a round-robin proxy sharing one write budget, at the ramp's rates (off with -smoke unless set)")
+	flag.StringVar(&cfg.Only, "only", "", "run only this phase: poison or replicas (skips the ramp and the hot-groups phase)")
 	flag.Parse()
 	if cfg.Mix != mixRealistic && cfg.Mix != mixStandard {
 		fmt.Fprintf(os.Stderr, "-mix must be %s or %s, got %q\n", mixRealistic, mixStandard, cfg.Mix)
 		os.Exit(2)
 	}
-	if cfg.Only != "" && cfg.Only != "poison" {
-		fmt.Fprintf(os.Stderr, "-only must be poison, got %q\n", cfg.Only)
+	switch cfg.Only {
+	case "":
+	case "poison":
+		cfg.Poison, cfg.Replicas = true, false
+	case "replicas":
+		cfg.Poison, cfg.Replicas = false, true
+	default:
+		fmt.Fprintf(os.Stderr, "-only must be poison or replicas, got %q\n", cfg.Only)
 		os.Exit(2)
-	}
-	if cfg.Only == "poison" {
-		cfg.Poison = true
 	}
 	if cfg.Smoke && !isSet("poison") && cfg.Only == "" {
 		cfg.Poison = false
+	}
+	if cfg.Smoke && !isSet("replicas") && cfg.Only == "" {
+		cfg.Replicas = false
 	}
 	if cfg.Smoke {
 		cfg.Groups, cfg.Active, cfg.Hot, cfg.Step, cfg.Hot10, cfg.MaxFails, cfg.Rounds = 60, 30, 3, 2*time.Second, 2*time.Second, 99, 1
@@ -387,56 +395,59 @@ func (r *rssSampler) take(pid int) int64 {
 
 // stepResult is one step of one target: the report's row.
 type stepResult struct {
-	Phase            string    `json:"phase"`
-	Target           string    `json:"target"`
-	Rate             float64   `json:"rate"`
-	ActiveGroups     int       `json:"activeGroups"`
-	Achieved         float64   `json:"achieved"`
-	OK               int64     `json:"ok"`
-	Errors           int64     `json:"errors"`
-	Refused          int64     `json:"refused503"`
-	P50ms            float64   `json:"ackP50ms"`
-	P99ms            float64   `json:"ackP99ms"`
-	MaxMs            float64   `json:"ackMaxms"`
-	WritesPerSec     float64   `json:"statusWritesPerSec"`
-	WritesMax1s      int       `json:"statusWritesMax1s"`
-	WritesMax10s     int       `json:"statusWritesMax10s"`
-	WritesTotal      int       `json:"statusWriteRequests"`
-	WritesPersisted  int       `json:"statusUpdatesSeenByWatch"`
-	LoadgenCPU       float64   `json:"loadgenCPUCores"`
-	Conflicts        int64     `json:"conflicts"`
-	WritesPerCB      float64   `json:"writesPerCallback"`
-	StaleP50ms       float64   `json:"stalenessP50ms"`
-	StaleP99ms       float64   `json:"stalenessP99ms"`
-	StaleMaxms       float64   `json:"stalenessMaxms"`
-	StaleSamples     int       `json:"stalenessSamples"`
-	StaleLimitms     float64   `json:"stalenessLimitms"`
-	PrioP50ms        float64   `json:"priorityStalenessP50ms"`
-	PrioP99ms        float64   `json:"priorityStalenessP99ms"`
-	PrioSamples      int       `json:"priorityStalenessSamples"`
-	Unresolved       int       `json:"unresolvedAcks"`
-	CPUCores         float64   `json:"targetCPUCores"`
-	CPUPerK          float64   `json:"targetCPUmsPer1kCallbacks"`
-	ControlCPU       float64   `json:"apiserverEtcdCPUCores"`
-	EventsCreated    int       `json:"kubernetesEventsCreated"`
-	RunDelay         float64   `json:"targetRunqueueWaitPerSec"`
-	LoadAvg          float64   `json:"loadavg1mAfter"`
-	MachineCPU       float64   `json:"machineBusyCores"`
-	OthersCPU        float64   `json:"otherProcessesCPUCores"`
-	RSSMiB           float64   `json:"targetRSSMiB"`
-	HeapMiB          float64   `json:"targetHeapMiB"`
-	Lost             int       `json:"lostUpdates"`
-	Unverifiable     int       `json:"unverifiableGroups"`
-	SettleSeconds    float64   `json:"settleSeconds"`
-	MaxRefreshGapS   float64   `json:"maxRefreshGapSeconds,omitempty"`
-	GroupsGap10s     int       `json:"groupsNotRefreshedFor10s,omitempty"`
-	PersistedPerSec  float64   `json:"updatesPersistedPerSecDuringLoad,omitempty"`
-	Rounds           int       `json:"rounds"`
-	RoundP99ms       []float64 `json:"ackP99msPerRound"`
-	RoundsPassed     int       `json:"roundsSustainable"`
-	lat, stale, prio []time.Duration
-	Sustainable      bool   `json:"sustainable"`
-	Note             string `json:"note,omitempty"`
+	Phase           string  `json:"phase"`
+	Target          string  `json:"target"`
+	Rate            float64 `json:"rate"`
+	ActiveGroups    int     `json:"activeGroups"`
+	Achieved        float64 `json:"achieved"`
+	OK              int64   `json:"ok"`
+	Errors          int64   `json:"errors"`
+	Refused         int64   `json:"refused503"`
+	P50ms           float64 `json:"ackP50ms"`
+	P99ms           float64 `json:"ackP99ms"`
+	MaxMs           float64 `json:"ackMaxms"`
+	WritesPerSec    float64 `json:"statusWritesPerSec"`
+	WritesMax1s     int     `json:"statusWritesMax1s"`
+	WritesMax10s    int     `json:"statusWritesMax10s"`
+	WritesTotal     int     `json:"statusWriteRequests"`
+	WritesPersisted int     `json:"statusUpdatesSeenByWatch"`
+	LoadgenCPU      float64 `json:"loadgenCPUCores"`
+	Conflicts       int64   `json:"conflicts"`
+	WritesPerCB     float64 `json:"writesPerCallback"`
+	StaleP50ms      float64 `json:"stalenessP50ms"`
+	StaleP99ms      float64 `json:"stalenessP99ms"`
+	StaleMaxms      float64 `json:"stalenessMaxms"`
+	StaleSamples    int     `json:"stalenessSamples"`
+	StaleLimitms    float64 `json:"stalenessLimitms"`
+	PrioP50ms       float64 `json:"priorityStalenessP50ms"`
+	PrioP99ms       float64 `json:"priorityStalenessP99ms"`
+	PrioSamples     int     `json:"priorityStalenessSamples"`
+	Unresolved      int     `json:"unresolvedAcks"`
+	CPUCores        float64 `json:"targetCPUCores"`
+	CPUPerK         float64 `json:"targetCPUmsPer1kCallbacks"`
+	ControlCPU      float64 `json:"apiserverEtcdCPUCores"`
+	// ControlMsPerWrite is the control plane's CPU per status write during
+	// the load: where the API server's share of the two cores goes.
+	ControlMsPerWrite float64   `json:"apiserverEtcdCPUmsPerStatusWrite,omitempty"`
+	EventsCreated     int       `json:"kubernetesEventsCreated"`
+	RunDelay          float64   `json:"targetRunqueueWaitPerSec"`
+	LoadAvg           float64   `json:"loadavg1mAfter"`
+	MachineCPU        float64   `json:"machineBusyCores"`
+	OthersCPU         float64   `json:"otherProcessesCPUCores"`
+	RSSMiB            float64   `json:"targetRSSMiB"`
+	HeapMiB           float64   `json:"targetHeapMiB"`
+	Lost              int       `json:"lostUpdates"`
+	Unverifiable      int       `json:"unverifiableGroups"`
+	SettleSeconds     float64   `json:"settleSeconds"`
+	MaxRefreshGapS    float64   `json:"maxRefreshGapSeconds,omitempty"`
+	GroupsGap10s      int       `json:"groupsNotRefreshedFor10s,omitempty"`
+	PersistedPerSec   float64   `json:"updatesPersistedPerSecDuringLoad,omitempty"`
+	Rounds            int       `json:"rounds"`
+	RoundP99ms        []float64 `json:"ackP99msPerRound"`
+	RoundsPassed      int       `json:"roundsSustainable"`
+	lat, stale, prio  []time.Duration
+	Sustainable       bool   `json:"sustainable"`
+	Note              string `json:"note,omitempty"`
 }
 
 type check struct {
@@ -447,22 +458,23 @@ type check struct {
 }
 
 type report struct {
-	Started     time.Time     `json:"started"`
-	Machine     machine       `json:"machine"`
-	Config      config        `json:"config"`
-	Steps       []stepResult  `json:"steps"`
-	Hot10       *stepResult   `json:"hot10,omitempty"`
-	Poison      *poisonResult `json:"poison,omitempty"`
-	MaxOurs     float64       `json:"maxSustainableOurs"`
-	MaxBare     float64       `json:"maxSustainableBare"`
-	Ratio       float64       `json:"ratioOursBare"`
-	WriteCap    float64       `json:"writeCapQPS"`
-	WriteBurst  int           `json:"writeCapBurst"`
-	IdleRSSMiB  float64       `json:"oursRSSMiBIdleAfterCacheSync"`
-	MaxRSSMiB   float64       `json:"oursRSSMiBMax"`
-	LostTotal   int           `json:"lostUpdatesTotal"`
-	Checks      []check       `json:"targets"`
-	DurationSec float64       `json:"durationSeconds"`
+	Started     time.Time       `json:"started"`
+	Machine     machine         `json:"machine"`
+	Config      config          `json:"config"`
+	Steps       []stepResult    `json:"steps"`
+	Hot10       *stepResult     `json:"hot10,omitempty"`
+	Poison      *poisonResult   `json:"poison,omitempty"`
+	Replicas    *replicasResult `json:"replicas,omitempty"`
+	MaxOurs     float64         `json:"maxSustainableOurs"`
+	MaxBare     float64         `json:"maxSustainableBare"`
+	Ratio       float64         `json:"ratioOursBare"`
+	WriteCap    float64         `json:"writeCapQPS"`
+	WriteBurst  int             `json:"writeCapBurst"`
+	IdleRSSMiB  float64         `json:"oursRSSMiBIdleAfterCacheSync"`
+	MaxRSSMiB   float64         `json:"oursRSSMiBMax"`
+	LostTotal   int             `json:"lostUpdatesTotal"`
+	Checks      []check         `json:"targets"`
+	DurationSec float64         `json:"durationSeconds"`
 }
 
 type machine struct {
@@ -593,7 +605,7 @@ func run(cfg config) error {
 	bareModel.active, bareModel.hot, bareModel.hotShare = cfg.Active, cfg.Hot, cfg.HotShare
 	bareModel.realistic = oursModel.realistic
 
-	h := &harness{cfg: cfg, c: c, rc: &rc, ours: ours, bare: bare, cp: cp, rss: rss, w: w, rep: rep}
+	h := &harness{cfg: cfg, c: c, rc: &rc, ours: ours, bare: bare, cp: cp, rss: rss, w: w, rep: rep, kubeconfig: kubeconfig}
 	fails := map[string]int{}
 	for i, rate := range cfg.Rates {
 		if cfg.Only != "" {
@@ -662,6 +674,13 @@ func run(cfg config) error {
 		}
 		rep.Poison = p
 	}
+	if cfg.Replicas && ctx.Err() == nil {
+		r, err := h.replicas(ctx, groups, oursModel.realistic)
+		if err != nil {
+			return fmt.Errorf("replicas phase: %w", err)
+		}
+		rep.Replicas = r
+	}
 
 	// Every group's final status against the model, once more at the end.
 	lost, unver, err := h.verify(ctx, groups)
@@ -709,6 +728,14 @@ func run(cfg config) error {
 		for _, s := range []stepResult{rep.Poison.Clean, rep.Poison.Poison} {
 			if s.Lost > 0 {
 				return fmt.Errorf("step %s lost updates in %d groups", s.Phase, s.Lost)
+			}
+		}
+	}
+	if rep.Replicas != nil {
+		for _, s := range rep.Replicas.Rows {
+			accepted += s.OK
+			if s.Lost > 0 {
+				return fmt.Errorf("step replicas %.0f/s lost updates in %d groups", s.Rate, s.Lost)
 			}
 		}
 	}
@@ -786,6 +813,7 @@ type harness struct {
 	rss        *rssSampler
 	w          *watcher
 	rep        *report
+	kubeconfig string
 	// writeCursor is how many entries of the receiver's write log the
 	// steps so far have taken.
 	writeCursor int
@@ -922,6 +950,9 @@ func (h *harness) step(ctx context.Context, phase string, t *child, m *model, ra
 		r.WritesMax1s = maxWindow(writes, time.Second)
 		r.WritesMax10s = maxWindow(writes, 10*time.Second)
 		r.WritesPerSec = float64(writesDuringLoad) / loadEnd.Sub(t0).Seconds()
+		if writesDuringLoad > 0 {
+			r.ControlMsPerWrite = (cp1 - cp0).Seconds() * 1000 / float64(writesDuringLoad)
+		}
 		if res.OK > 0 {
 			r.WritesPerCB = float64(r.WritesTotal) / float64(res.OK)
 		}
@@ -975,7 +1006,7 @@ func aggregate(rs []stepResult) stepResult {
 	a.OK, a.Errors, a.Refused, a.WritesTotal, a.WritesPersisted, a.Conflicts, a.EventsCreated = 0, 0, 0, 0, 0, 0, 0
 	a.StaleSamples, a.PrioSamples, a.Unresolved, a.Lost = 0, 0, 0, 0
 	n := float64(len(rs))
-	var ach, wps, cpu, cp, lg, rd, la, mc, oc, settle, cpk float64
+	var ach, wps, cpu, cp, lg, rd, la, mc, oc, settle, cpk, cpw float64
 	var notes []string
 	for _, r := range rs {
 		a.lat = append(a.lat, r.lat...)
@@ -1012,12 +1043,14 @@ func aggregate(rs []stepResult) stepResult {
 		oc += r.OthersCPU
 		settle += r.SettleSeconds
 		cpk += r.CPUPerK
+		cpw += r.ControlMsPerWrite
 		if r.Note != "" {
 			notes = append(notes, r.Note)
 		}
 	}
 	a.Achieved, a.WritesPerSec, a.CPUCores, a.ControlCPU, a.LoadgenCPU = ach/n, wps/n, cpu/n, cp/n, lg/n
 	a.RunDelay, a.LoadAvg, a.MachineCPU, a.OthersCPU, a.SettleSeconds, a.CPUPerK = rd/n, la/n, mc/n, oc/n, settle/n, cpk/n
+	a.ControlMsPerWrite = cpw / n
 	a.Note = strings.Join(notes, "; ")
 	if a.OK > 0 && a.Target == "ours" {
 		a.WritesPerCB = float64(a.WritesTotal) / float64(a.OK)
@@ -1151,9 +1184,9 @@ func pct(v []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func rowText(r stepResult) string {
-	return fmt.Sprintf("%-5s %-4s rate %6.0f achieved %7.1f p50 %6.2fms p99 %7.2fms max %7.1fms err %d writes/s %5.1f (max1s %d) w/cb %.4f events %d stale p99 %.0fms (limit %.0f) prio-stale p99 %.0fms cpu %.2f cp-cpu %.2f lg-cpu %.2f load %.1f runq-wait %.2f rss %.0fMiB lost %d sustainable %v",
+	return fmt.Sprintf("%-5s %-4s rate %6.0f achieved %7.1f p50 %6.2fms p99 %7.2fms max %7.1fms err %d writes/s %5.1f (max1s %d) w/cb %.4f events %d stale p99 %.0fms (limit %.0f) prio-stale p99 %.0fms cpu %.2f (%.0f ms/1k cb) cp-cpu %.2f (%.1f ms/write) lg-cpu %.2f load %.1f runq-wait %.2f rss %.0fMiB lost %d sustainable %v",
 		r.Phase, r.Target, r.Rate, r.Achieved, r.P50ms, r.P99ms, r.MaxMs, r.Errors, r.WritesPerSec, r.WritesMax1s, r.WritesPerCB, r.EventsCreated,
-		r.StaleP99ms, r.StaleLimitms, r.PrioP99ms, r.CPUCores, r.ControlCPU, r.LoadgenCPU, r.LoadAvg, r.RunDelay, r.RSSMiB, r.Lost, r.Sustainable)
+		r.StaleP99ms, r.StaleLimitms, r.PrioP99ms, r.CPUCores, r.CPUPerK, r.ControlCPU, r.ControlMsPerWrite, r.LoadgenCPU, r.LoadAvg, r.RunDelay, r.RSSMiB, r.Lost, r.Sustainable)
 }
 
 func checks(rep *report, cfg config) []check {
@@ -1198,6 +1231,57 @@ func checks(rep *report, cfg config) []check {
 		cs = append(cs, check{Name: fmt.Sprintf("%d hot groups at %.0f/s: longest time without a status refresh", cfg.Hot, h.Rate),
 			Value: fmt.Sprintf("%.2f s (staleness p99 %.0f ms)", h.MaxRefreshGapS, h.StaleP99ms), Limit: "<= 1 s", Pass: h.MaxRefreshGapS <= 1})
 	}
+	// #18's freshness and cost targets, reported as measured.
+	var prioVals []string
+	prioPass := true
+	for _, s := range rep.Steps {
+		if s.Target == "ours" && s.Sustainable && s.PrioSamples > 0 {
+			prioVals = append(prioVals, fmt.Sprintf("%.0f", s.PrioP99ms))
+			prioPass = prioPass && s.PrioP99ms <= 2000
+		}
+	}
+	if len(prioVals) > 0 {
+		cs = append(cs, check{Name: "priority staleness p99 at every sustainable ours step (ms)", Value: strings.Join(prioVals, " "),
+			Limit: "<= 2000", Pass: prioPass})
+	}
+	oursCPU, bareCPU := map[float64]float64{}, map[float64]float64{}
+	minCPW, maxCPW := 0.0, 0.0
+	for _, s := range rep.Steps {
+		if !s.Sustainable || s.CPUPerK == 0 {
+			continue
+		}
+		if s.Target == "ours" {
+			oursCPU[s.Rate] = s.CPUPerK
+			if s.ControlMsPerWrite > 0 {
+				if minCPW == 0 || s.ControlMsPerWrite < minCPW {
+					minCPW = s.ControlMsPerWrite
+				}
+				maxCPW = max(maxCPW, s.ControlMsPerWrite)
+			}
+		} else {
+			bareCPU[s.Rate] = s.CPUPerK
+		}
+	}
+	top := 0.0
+	for rate := range oursCPU {
+		if _, ok := bareCPU[rate]; ok && rate > top {
+			top = rate
+		}
+	}
+	if top > 0 {
+		r := oursCPU[top] / bareCPU[top]
+		cs = append(cs, check{Name: fmt.Sprintf("receiver CPU per callback, ours/bare at %.0f/s (ms per 1,000: %.0f / %.0f)", top, oursCPU[top], bareCPU[top]),
+			Value: fmt.Sprintf("%.2f", r), Limit: "<= 1.10", Pass: r <= 1.1})
+	}
+	if minCPW > 0 {
+		cs = append(cs, check{Name: "apiserver+etcd CPU per status write across sustainable ours steps (ms, min-max)",
+			Value: fmt.Sprintf("%.1f-%.1f", minCPW, maxCPW), Limit: "max <= 1.5 x min (no growth with rate)", Pass: maxCPW <= 1.5*minCPW})
+	}
+	if r := rep.Replicas; r != nil {
+		cs = append(cs, check{Name: "two replicas: status writes of both together (max in any 10 s window; in any 1 s window)",
+			Value: fmt.Sprintf("%d; %d", r.WritesMax10s, r.WritesMax1s),
+			Limit: fmt.Sprintf("<= 10 x cap + burst = %d, +%d jitter (1 s: cap + burst = %d)", cap10, jitter, cap1), Pass: r.WritesMax10s <= cap10+jitter})
+	}
 	cs = append(cs, check{Name: fmt.Sprintf("receiver RSS, %d ChatGroups cached, %d active", cfg.Groups, cfg.Active),
 		Value: fmt.Sprintf("%.0f MiB (idle %.0f MiB)", rep.MaxRSSMiB, rep.IdleRSSMiB), Limit: "<= 150 MiB", Pass: rep.MaxRSSMiB <= 150})
 	cs = append(cs, check{Name: "lost updates", Value: strconv.Itoa(rep.LostTotal), Limit: "0", Pass: rep.LostTotal == 0})
@@ -1220,12 +1304,15 @@ func markdown(rep *report, unverifiable int) string {
 		rows = append(slices.Clone(rows), *rep.Hot10)
 	}
 	if len(rows) > 0 {
-		b.WriteString("| phase | target | rate/s | achieved/s | ack p50 ms | ack p99 ms | ack max ms | errors | writes/s | max writes in 1 s | writes/callback | staleness p50/p99/max ms | priority staleness p50/p99 ms | target CPU cores | apiserver+etcd CPU | loadgen CPU | load avg (1 min) | target RSS MiB | lost | sustainable (rounds) |\n")
-		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+		b.WriteString("| phase | target | rate/s | achieved/s | ack p50 ms | ack p99 ms | ack max ms | errors | writes/s | max writes in 1 s | writes/callback | staleness p50/p99/max ms | priority staleness p50/p99 ms | target CPU cores | target CPU ms per 1,000 callbacks | apiserver+etcd CPU | apiserver+etcd CPU ms per write | loadgen CPU | load avg (1 min) | target RSS MiB | lost | sustainable (rounds) |\n")
+		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	}
 	for _, r := range rows {
-		w, mw, wpc, st, pst, lost := "-", "-", "-", "-", "-", "-"
+		w, mw, wpc, st, pst, lost, cpw := "-", "-", "-", "-", "-", "-", "-"
 		if r.Target == "ours" {
+			if r.ControlMsPerWrite > 0 {
+				cpw = fmt.Sprintf("%.1f", r.ControlMsPerWrite)
+			}
 			w, mw, wpc = fmt.Sprintf("%.1f", r.WritesPerSec), strconv.Itoa(r.WritesMax1s), fmt.Sprintf("%.4f", r.WritesPerCB)
 			st = fmt.Sprintf("%.0f / %.0f / %.0f", r.StaleP50ms, r.StaleP99ms, r.StaleMaxms)
 			if r.PrioSamples > 0 {
@@ -1233,11 +1320,14 @@ func markdown(rep *report, unverifiable int) string {
 			}
 			lost = strconv.Itoa(r.Lost)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.1f | %d | %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.1f | %.0f | %s | %s |\n",
-			r.Phase, r.Target, r.Rate, r.Achieved, r.P50ms, r.P99ms, r.MaxMs, r.Errors, w, mw, wpc, st, pst, r.CPUCores, r.ControlCPU, r.LoadgenCPU, r.LoadAvg, r.RSSMiB, lost, fmt.Sprintf("%s (%d/%d)", yes(r.Sustainable), r.RoundsPassed, r.Rounds))
+		fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.1f | %d | %s | %s | %s | %s | %s | %.2f | %.0f | %.2f | %s | %.2f | %.1f | %.0f | %s | %s |\n",
+			r.Phase, r.Target, r.Rate, r.Achieved, r.P50ms, r.P99ms, r.MaxMs, r.Errors, w, mw, wpc, st, pst, r.CPUCores, r.CPUPerK, r.ControlCPU, cpw, r.LoadgenCPU, r.LoadAvg, r.RSSMiB, lost, fmt.Sprintf("%s (%d/%d)", yes(r.Sustainable), r.RoundsPassed, r.Rounds))
 	}
 	if rep.Poison != nil {
 		poisonMarkdown(&b, rep.Poison, rep.Config)
+	}
+	if rep.Replicas != nil {
+		replicasMarkdown(&b, rep.Replicas, rep.WriteCap, rep.WriteBurst, rep.MaxOurs)
 	}
 	if rep.Config.Only != "" {
 		fmt.Fprintf(&b, "\nOnly the %s phase was run (-only %s): no ramp, no targets.\n", rep.Config.Only, rep.Config.Only)

@@ -51,6 +51,11 @@ type serveConfig struct {
 	WriteQPS   float64 `json:"writeQPS"`
 	WriteBurst int     `json:"writeBurst"`
 	Profile    bool    `json:"profile"`
+	// Namespace and Identity make the receiver share the write budget
+	// with the others through Leases (the replicas phase); empty: the
+	// whole budget is its own.
+	Namespace string `json:"namespace,omitempty"`
+	Identity  string `json:"identity,omitempty"`
 }
 
 // childStats is what /stats answers.
@@ -215,6 +220,10 @@ func serveOurs(ctx context.Context, cfg serveConfig) error {
 		Path:             "/callback",
 		WriteQPS:         cfg.WriteQPS,
 		WriteBurst:       cfg.WriteBurst,
+		Namespace:        cfg.Namespace,
+		Identity:         cfg.Identity,
+		// Replicas find each other within seconds, not the default 10 s.
+		ShareRenew: 2 * time.Second,
 	})
 	if err != nil {
 		return err
