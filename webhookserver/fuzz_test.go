@@ -103,7 +103,9 @@ func FuzzDecodeMerge(f *testing.F) {
 		if rec.Code != http.StatusOK {
 			t.Fatalf("accepted but answered HTTP %d", rec.Code)
 		}
-		if after.LastMessageSeq < before.LastMessageSeq || after.MemberCount < 0 {
+		// (memberCount is a sum of deltas and may dip below zero while an
+		// exit waits for its join: see groupstatus.Update.Apply.)
+		if after.LastMessageSeq < before.LastMessageSeq {
 			t.Fatalf("invariant broken: %+v", after)
 		}
 		again := *after.DeepCopy()

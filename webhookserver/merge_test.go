@@ -158,9 +158,13 @@ func TestMergeMembersCreateOwnerDestroyed(t *testing.T) {
 		st.MemberCount != 4 || !maps.Equal(st.AppDefinedData, map[string]string{"k": "v"}) {
 		t.Fatalf("unexpected status %+v", st)
 	}
-	big := &AfterMemberExit{Common: Common{GroupID: gid, EventTime: 50}, ExitMemberList: make([]Member, 10)}
-	if st = mergeAll(st, big); st.MemberCount != 0 {
-		t.Fatalf("member count below zero: %d", st.MemberCount)
+	// Written in the opposite order (two replicas, each holding one of
+	// them): the exits before the joins still sum to the truth. A count
+	// held at zero on the way would lose the exits for good.
+	exits := &AfterMemberExit{Common: Common{GroupID: gid, EventTime: 45}, ExitMemberList: []Member{{"x"}, {"y"}, {"z"}, {"w"}, {"v"}, {"u"}}}
+	joins := &AfterNewMemberJoin{Common: Common{GroupID: gid, EventTime: 44}, NewMemberList: []Member{{"x"}, {"y"}, {"z"}, {"w"}, {"v"}, {"u"}}}
+	if reordered := mergeAll(mergeAll(st, exits), joins); reordered.MemberCount != 4 {
+		t.Fatalf("exits written before their joins: member count %d, want 4", reordered.MemberCount)
 	}
 	if st = mergeAll(st, &AfterGroupDestroyed{Common: Common{GroupID: gid, EventTime: 60}}); !st.Destroyed {
 		t.Fatal("destroyed not set")

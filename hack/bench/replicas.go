@@ -133,8 +133,12 @@ func (h *harness) stepReplicas(ctx context.Context, kids []*child, cursors []int
 	slices.Sort(load.Latency)
 	r.P50ms, r.P99ms, r.MaxMs = ms(pct(load.Latency, 0.50)), ms(pct(load.Latency, 0.99)), ms(pct(load.Latency, 1))
 
+	// Both replicas hold an update for nearly every active group, each
+	// writing at half the budget: the last writes take about twice one
+	// replica's turn (active / cap), so the wait is longer than -settle.
+	settle := max(h.cfg.Settle, time.Duration(3*float64(m.active)/h.rep.WriteCap*float64(time.Second)))
 	settleStart := time.Now()
-	for deadline := settleStart.Add(h.cfg.Settle); time.Now().Before(deadline) && ctx.Err() == nil; {
+	for deadline := settleStart.Add(settle); time.Now().Before(deadline) && ctx.Err() == nil; {
 		pending := 0
 		for _, k := range kids {
 			if s, err := k.stats(); err == nil {

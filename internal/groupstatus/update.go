@@ -223,9 +223,12 @@ func (u *Update) Apply(st *imv1alpha1.ChatGroupStatus) (c Changes) {
 			delta += e.n
 		}
 	}
-	if delta != 0 {
-		st.MemberCount = max(0, st.MemberCount+delta)
-	}
+	// Not held at zero: joins and exits may be written in any order (two
+	// replicas each hold some of them, IM does not order callbacks), and
+	// the sum is right only if every delta counts. A count below zero is
+	// a moment between an exit and its join being written, or input that
+	// did not happen; the next whole count (a read) replaces it.
+	st.MemberCount += delta
 	et.Members = max(et.Members, newest)
 	if u.destroyed && newer(u.destroyedAt, et.Members) {
 		c.Destroyed = !st.Destroyed
