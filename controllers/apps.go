@@ -38,7 +38,7 @@ func (r *Reconciler) appOf(cg *imv1alpha1.ChatGroup) (*apps.App, *metav1.Conditi
 		case dupOf != "":
 			c = cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonAppNotFound,
 				fmt.Sprintf("ChatApp %s has the SDKAppID of %s, which serves it (see the ChatApp's Ready condition); no REST call is made", name, dupOf))
-		case name == apps.DefaultName && (cg.Spec.AppRef == nil || cg.Spec.AppRef.Name == ""):
+		case name == apps.DefaultName: // an appRef cannot name it (API validation)
 			c = cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonNoApp,
 				"the ChatGroup has no spec.appRef and the operator has no default app (--sdkappid is not set); no REST call is made")
 		default:
@@ -64,13 +64,14 @@ const appLoadWait = time.Second
 // controller has read its Secret. Reporting AppNotFound then would flip
 // every such ChatGroup to not Ready on every restart.
 func (r *Reconciler) appLoading(ctx context.Context, cg *imv1alpha1.ChatGroup) bool {
-	if cg.Spec.AppRef == nil || cg.Spec.AppRef.Name == "" {
+	name := apps.NameOf(cg)
+	if name == apps.DefaultName {
 		return false // the default app is registered before anything starts
 	}
-	if _, dupOf, ok := r.apps.Lookup(cg.Spec.AppRef.Name); ok || dupOf != "" {
+	if _, dupOf, ok := r.apps.Lookup(name); ok || dupOf != "" {
 		return false
 	}
-	err := r.client.Get(ctx, client.ObjectKey{Name: cg.Spec.AppRef.Name}, &imv1alpha1.ChatApp{})
+	err := r.client.Get(ctx, client.ObjectKey{Name: name}, &imv1alpha1.ChatApp{})
 	return err == nil
 }
 

@@ -12,8 +12,6 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -139,10 +138,10 @@ func setupApps(mgr ctrl.Manager, r *Reconciler) error {
 
 func appOfChatGroup(_ context.Context, o client.Object) []reconcile.Request {
 	cg, ok := o.(*imv1alpha1.ChatGroup)
-	if !ok || cg.Spec.AppRef == nil || cg.Spec.AppRef.Name == "" {
+	if !ok || apps.NameOf(cg) == apps.DefaultName {
 		return nil
 	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: cg.Spec.AppRef.Name}}}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: apps.NameOf(cg)}}}
 }
 
 // appsOfSecret maps a Secret to the ChatApps that name it.
@@ -290,8 +289,7 @@ func (a *appReconciler) load(ctx context.Context, ca *imv1alpha1.ChatApp) (loade
 		}
 		l.app.Client = c
 		l.app.CredentialsVersion = apps.CredentialsVersion(key)
-		sum := sha256.Sum256([]byte(strings.Join([]string{key, s.Endpoint, s.AdminIdentifier, fmt.Sprint(s.SDKAppID)}, "\x00")))
-		l.fingerprint = hex.EncodeToString(sum[:])
+		l.fingerprint = strings.Join([]string{l.app.CredentialsVersion, s.Endpoint, s.AdminIdentifier, fmt.Sprint(s.SDKAppID)}, "\x00")
 	} else {
 		l.app.NoClient = fmt.Sprintf("ChatApp %s: Secret %s has no %s", ca.Name, ref, imv1alpha1.SecretKeySecretKey)
 	}
@@ -366,24 +364,13 @@ func (a *appReconciler) writeStatus(ctx context.Context, ca *imv1alpha1.ChatApp,
 	next.Status.Groups = int32(min(len(list.Items), 1<<31-1))
 	ready.ObservedGeneration = ca.Generation
 	meta.SetStatusCondition(&next.Status.Conditions, ready)
-	if equalAppStatus(&ca.Status, &next.Status) {
+	// SetStatusCondition keeps LastTransitionTime when the status stays,
+	// so an unchanged status compares equal and costs no write.
+	if equality.Semantic.DeepEqual(ca.Status, next.Status) {
 		return nil
 	}
 	if err := a.client.Status().Patch(ctx, next, client.MergeFrom(ca)); err != nil {
 		return client.IgnoreNotFound(err)
 	}
 	return nil
-}
-
-func equalAppStatus(a, b *imv1alpha1.ChatAppStatus) bool {
-	if a.ObservedGeneration != b.ObservedGeneration || a.Groups != b.Groups || len(a.Conditions) != len(b.Conditions) {
-		return false
-	}
-	for i := range a.Conditions {
-		x, y := a.Conditions[i], b.Conditions[i]
-		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message || x.ObservedGeneration != y.ObservedGeneration {
-			return false
-		}
-	}
-	return true
 }

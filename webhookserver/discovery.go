@@ -147,11 +147,3 @@ func appRef(name string) *imv1alpha1.AppReference {
 	}
 	return &imv1alpha1.AppReference{Name: name}
 }
-
-// appName is the app an appRef names.
-func appName(ref string) string {
-	if ref == "" {
-		return apps.DefaultName
-	}
-	return ref
-}

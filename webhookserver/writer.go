@@ -400,7 +400,7 @@ func (w *Writer) write(ctx context.Context, key types.NamespacedName, u *update)
 	} else if err != nil {
 		return w.readError(key, err)
 	}
-	if obj.Spec.GroupID != u.status.GroupID() || (u.discover != nil && apps.NameOf(obj) != appName(u.discover.AppRef)) {
+	if obj.Spec.GroupID != u.status.GroupID() || (u.discover != nil && apps.NameOf(obj) != apps.NameOfRef(u.discover.AppRef)) {
 		// Only a discovered name can point at another group's ChatGroup
 		// (someone took the name): never write one group's status there.
 		w.log.Info("ChatGroup claims another group; dropping the update", "chatgroup", key,

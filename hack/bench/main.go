@@ -842,14 +842,7 @@ func cpuOf(pids []int) time.Duration {
 func (h *harness) step(ctx context.Context, phase string, t *child, m *model, rate float64, dur time.Duration, seed uint64) stepResult {
 	r := stepResult{Phase: phase, Target: t.name, Rate: rate}
 	pid := t.cmd.Process.Pid
-	for _, g := range m.groups[:m.active] {
-		g.mu.Lock()
-		g.callbacks = 0
-		g.mu.Unlock()
-	}
-	h.w.takeWrites()
-	staleSink.take()
-	prioSink.take()
+	h.startStep(m)
 	before, _ := h.ours.stats()
 	if t == h.ours {
 		if ws, err := h.ours.writesSince(h.writeCursor); err == nil {
@@ -959,35 +952,61 @@ func (h *harness) step(ctx context.Context, phase string, t *child, m *model, ra
 		if after, err := h.ours.stats(); err == nil {
 			r.Conflicts = after.Writer.Conflicts - before.Writer.Conflicts
 		}
-		pr := prioSink.take()
-		slices.Sort(pr)
-		r.prio, r.PrioSamples = pr, len(pr)
-		r.PrioP50ms, r.PrioP99ms = ms(pct(pr, 0.5)), ms(pct(pr, 0.99))
-		st := staleSink.take()
-		slices.Sort(st)
-		r.stale = st
-		r.StaleSamples = len(st)
-		r.StaleP50ms, r.StaleP99ms, r.StaleMaxms = ms(pct(st, 0.5)), ms(pct(st, 0.99)), ms(pct(st, 1))
-		r.Unresolved = unresolved(m.groups[:m.active])
-		// fairness bound: max(1 s, 1.5 x A/W)
-		r.StaleLimitms = max(1000, 1.5*float64(r.ActiveGroups)/h.rep.WriteCap*1000)
 		if n, err := h.countEvents(ctx); err == nil {
 			r.EventsCreated = n - h.events
 			h.events = n
 		}
-		lost, unver, err := h.verify(ctx, m.groups[:m.active])
-		if err != nil {
-			r.Note = "verify: " + err.Error()
-		}
-		r.Lost, r.Unverifiable = lost, unver
+		h.endStep(ctx, &r, m)
 	}
 	profWG.Wait()
+	judge(&r)
+	return r
+}
+
+// startStep clears what a step measures: the groups' callback counts, the
+// watch's writes and the staleness samples of earlier steps.
+func (h *harness) startStep(m *model) {
+	for _, g := range m.groups[:m.active] {
+		g.mu.Lock()
+		g.callbacks = 0
+		g.mu.Unlock()
+	}
+	h.w.takeWrites()
+	staleSink.take()
+	prioSink.take()
+}
+
+// endStep takes the step's staleness samples, once the receivers have
+// written everything, and compares every active group with the model.
+// r.ActiveGroups must be set: it decides the fairness bound.
+func (h *harness) endStep(ctx context.Context, r *stepResult, m *model) {
+	pr := prioSink.take()
+	slices.Sort(pr)
+	r.prio, r.PrioSamples = pr, len(pr)
+	r.PrioP50ms, r.PrioP99ms = ms(pct(pr, 0.5)), ms(pct(pr, 0.99))
+	st := staleSink.take()
+	slices.Sort(st)
+	r.stale = st
+	r.StaleSamples = len(st)
+	r.StaleP50ms, r.StaleP99ms, r.StaleMaxms = ms(pct(st, 0.5)), ms(pct(st, 0.99)), ms(pct(st, 1))
+	r.Unresolved = unresolved(m.groups[:m.active])
+	// fairness bound: max(1 s, 1.5 x A/W)
+	r.StaleLimitms = max(1000, 1.5*float64(r.ActiveGroups)/h.rep.WriteCap*1000)
+	lost, unver, err := h.verify(ctx, m.groups[:m.active])
+	if err != nil {
+		r.Note = "verify: " + err.Error()
+	}
+	r.Lost, r.Unverifiable = lost, unver
+}
+
+// judge decides whether one round of a step was sustainable: p99 ack below
+// p99Max, no errors, nothing lost, at least 95% of the rate achieved.
+func judge(r *stepResult) {
 	r.Rounds, r.RoundP99ms = 1, []float64{r.P99ms}
-	r.Sustainable = r.Errors == 0 && r.P99ms < ms(p99Max) && r.Lost == 0 && r.Achieved >= 0.95*rate
+	r.Sustainable = r.Errors == 0 && r.P99ms < ms(p99Max) && r.Lost == 0 && r.Achieved >= 0.95*r.Rate
 	if r.Sustainable {
 		r.RoundsPassed = 1
 	}
-	return r
 }
 
 // aggregate folds the rounds of one step and target into one row. Latency

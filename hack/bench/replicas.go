@@ -106,15 +106,8 @@ func (h *harness) replicas(ctx context.Context, groups []*group, realistic bool)
 // stepReplicas is one load step through the proxy; it measures as step
 // does, summing over the two replicas.
 func (h *harness) stepReplicas(ctx context.Context, kids []*child, cursors []int, addr string, m *model, rate float64, seed uint64, allWrites *[]time.Time) stepResult {
-	r := stepResult{Phase: "replicas", Target: "ours x2", Rate: rate, Rounds: 1}
-	for _, g := range m.groups[:m.active] {
-		g.mu.Lock()
-		g.callbacks = 0
-		g.mu.Unlock()
-	}
-	h.w.takeWrites()
-	staleSink.take()
-	prioSink.take()
+	r := stepResult{Phase: "replicas", Target: "ours x2", Rate: rate}
+	h.startStep(m)
 	pids := make([]int, len(kids))
 	for i, k := range kids {
 		pids[i] = k.cmd.Process.Pid
@@ -178,14 +171,6 @@ func (h *harness) stepReplicas(ctx context.Context, kids []*child, cursors []int
 	if load.OK > 0 {
 		r.WritesPerCB = float64(r.WritesTotal) / float64(load.OK)
 	}
-	pr := prioSink.take()
-	slices.Sort(pr)
-	r.PrioSamples, r.PrioP50ms, r.PrioP99ms = len(pr), ms(pct(pr, 0.5)), ms(pct(pr, 0.99))
-	st := staleSink.take()
-	slices.Sort(st)
-	r.StaleSamples = len(st)
-	r.StaleP50ms, r.StaleP99ms, r.StaleMaxms = ms(pct(st, 0.5)), ms(pct(st, 0.99)), ms(pct(st, 1))
-	r.Unresolved = unresolved(m.groups[:m.active])
 	for _, g := range m.groups[:m.active] {
 		g.mu.Lock()
 		if g.callbacks > 0 {
@@ -193,17 +178,8 @@ func (h *harness) stepReplicas(ctx context.Context, kids []*child, cursors []int
 		}
 		g.mu.Unlock()
 	}
-	// The fairness bound of one replica's steps, for the same budget.
-	r.StaleLimitms = max(1000, 1.5*float64(r.ActiveGroups)/h.rep.WriteCap*1000)
-	lost, unver, err := h.verify(ctx, m.groups[:m.active])
-	if err != nil {
-		r.Note = "verify: " + err.Error()
-	}
-	r.Lost, r.Unverifiable = lost, unver
-	r.Sustainable = r.Errors == 0 && r.P99ms < ms(p99Max) && r.Lost == 0 && r.Achieved >= 0.95*rate
-	if r.Sustainable {
-		r.RoundsPassed = 1
-	}
+	h.endStep(ctx, &r, m)
+	judge(&r)
 	return r
 }
 

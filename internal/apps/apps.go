@@ -98,10 +98,18 @@ func (a *App) Ref() string {
 
 // NameOf is the app a ChatGroup belongs to: its appRef, or the default app.
 func NameOf(cg *imv1alpha1.ChatGroup) string {
-	if cg.Spec.AppRef != nil && cg.Spec.AppRef.Name != "" {
-		return cg.Spec.AppRef.Name
+	if cg.Spec.AppRef != nil {
+		return NameOfRef(cg.Spec.AppRef.Name)
 	}
 	return DefaultName
+}
+
+// NameOfRef is the app an appRef's name names; empty is the default app.
+func NameOfRef(ref string) string {
+	if ref == "" {
+		return DefaultName
+	}
+	return ref
 }
 
 // Registry holds the apps. It is safe for concurrent use; lookups take a
@@ -259,5 +267,5 @@ func (r *Registry) Serving() []*App {
 // of its hash to tell two keys apart, too little to matter if logged.
 func CredentialsVersion(key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:4])
+	return hex.EncodeToString(sum[:8])
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupname"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
@@ -214,7 +215,7 @@ func declaredGroupIDs(ctx context.Context, c client.Client, appRef string) (map[
 	}
 	out := make(map[string]bool, len(list.Items))
 	for _, cg := range list.Items {
-		if ref := cg.Spec.AppRef; (ref == nil && appRef == "") || (ref != nil && ref.Name == appRef) {
+		if apps.NameOf(&cg) == apps.NameOfRef(appRef) {
 			out[cg.Spec.GroupID] = true
 		}
 	}
