@@ -99,6 +99,12 @@ type model struct {
 	hot       int     // groups[:hot] are hot
 	hotShare  float64 // share of traffic taking the hot groups
 	realistic bool    // the realistic mix (see next)
+	// fixedPrio, when set, replaces the mix: this share of callbacks are
+	// info (3 in 4) and attribute changes, each to a group drawn evenly
+	// from the active ones (a person renaming any group, not the hot
+	// ones' traffic), 5% member joins and exits, the rest messages. The
+	// renames phase sets it to changes per second / rate.
+	fixedPrio float64
 	track     bool    // keep acks for staleness (ours)
 	appID     uint64
 	token     string
@@ -139,23 +145,13 @@ type call struct {
 // exits, 1.5% info, 0.5% attributes (98% counters, 2% changes people look
 // at).
 func (m *model) next(rng *rand.Rand, buf []byte) (call, []byte) {
-	g := m.pick(rng)
-	c := call{g: g}
-	p := rng.IntN(1000)
-	cuts := [3]int{800, 900, 950} // msg, info, attr; the rest joins/exits
-	if m.realistic {
-		cuts = [3]int{930, 945, 950}
+	c := call{k: m.kind(rng)}
+	if m.fixedPrio > 0 && (c.k == kInfo || c.k == kAttr) {
+		c.g = m.groups[rng.IntN(m.active)]
+	} else {
+		c.g = m.pick(rng)
 	}
-	switch {
-	case p < cuts[0]:
-		c.k = kMsg
-	case p < cuts[1]:
-		c.k = kInfo
-	case p < cuts[2]:
-		c.k = kAttr
-	default:
-		c.k = kJoin
-	}
+	g := c.g
 	g.mu.Lock()
 	g.callbacks++
 	switch c.k {
@@ -238,6 +234,36 @@ func (m *model) next(rng *rand.Rand, buf []byte) (call, []byte) {
 	b = strconv.AppendInt(b, et, 10)
 	b = append(b, '}')
 	return c, b
+}
+
+// kind draws a callback kind by the mix (kJoin stands for joins and exits).
+func (m *model) kind(rng *rand.Rand) kind {
+	if m.fixedPrio > 0 {
+		p := rng.Float64()
+		switch {
+		case p < m.fixedPrio*0.75:
+			return kInfo
+		case p < m.fixedPrio:
+			return kAttr
+		case p < m.fixedPrio+0.05:
+			return kJoin
+		}
+		return kMsg
+	}
+	p := rng.IntN(1000)
+	cuts := [3]int{800, 900, 950} // msg, info, attr; the rest joins/exits
+	if m.realistic {
+		cuts = [3]int{930, 945, 950}
+	}
+	switch {
+	case p < cuts[0]:
+		return kMsg
+	case p < cuts[1]:
+		return kInfo
+	case p < cuts[2]:
+		return kAttr
+	}
+	return kJoin
 }
 
 // outcome of one request.

@@ -72,6 +72,8 @@ type config struct {
 	PoisonDur    time.Duration `json:"poisonDuration"`
 	Only         string        `json:"only,omitempty"`
 	Replicas     bool          `json:"replicas"`
+	Renames      float64       `json:"renamesPerSec"`
+	RenamesDur   time.Duration `json:"renamesDuration"`
 	out, profile string
 	maxTotal     time.Duration
 }
@@ -107,12 +109,14 @@ func main() {
 	flag.IntVar(&cfg.MaxFails, "max-fails", 2, "a target stops after this many failed steps in a row")
 	flag.StringVar(&cfg.out, "out", "bin/bench", "directory for report.json, report.md and logs")
 	flag.StringVar(&cfg.profile, "profile", "", "directory for CPU and heap profiles of the receiver's process, one per step")
-	flag.DurationVar(&cfg.maxTotal, "max-total", 40*time.Minute, "hard bound on the whole run")
+	flag.DurationVar(&cfg.maxTotal, "max-total", 50*time.Minute, "hard bound on the whole run")
 	flag.BoolVar(&cfg.Poison, "poison", true, "run the poison phase: 300 active groups at -poison-rate, clean and then with one group whose status writes the API server refuses (off with -smoke unless set)")
 	flag.Float64Var(&cfg.PoisonRate, "poison-rate", 1000, "callbacks/s of the poison phase")
 	flag.DurationVar(&cfg.PoisonDur, "poison-duration", 30*time.Second, "load duration of each run of the poison phase")
 	flag.BoolVar(&cfg.Replicas, "replicas", true, "run the two-replica phase: two receivers behind a round-robin proxy sharing one write budget, at the ramp's rates (off with -smoke unless set)")
-	flag.StringVar(&cfg.Only, "only", "", "run only this phase: poison or replicas (skips the ramp and the hot-groups phase)")
+	flag.Float64Var(&cfg.Renames, "renames", 10, "info and attribute changes per second in the renames phase, at the lowest, a middle and the highest rate ours sustained (0 skips it; off with -smoke unless set)")
+	flag.DurationVar(&cfg.RenamesDur, "renames-duration", renamesDuration, "load duration of each run of the renames phase")
+	flag.StringVar(&cfg.Only, "only", "", "run only this phase: poison, replicas or renames (skips the ramp and the hot-groups phase; renames then runs at -rates)")
 	flag.Parse()
 	if cfg.Mix != mixRealistic && cfg.Mix != mixStandard {
 		fmt.Fprintf(os.Stderr, "-mix must be %s or %s, got %q\n", mixRealistic, mixStandard, cfg.Mix)
@@ -121,15 +125,28 @@ func main() {
 	switch cfg.Only {
 	case "":
 	case "poison":
-		cfg.Poison, cfg.Replicas = true, false
+		cfg.Poison, cfg.Replicas, cfg.Renames = true, false, 0
 	case "replicas":
-		cfg.Poison, cfg.Replicas = false, true
+		cfg.Poison, cfg.Replicas, cfg.Renames = false, true, 0
+	case "renames":
+		cfg.Poison, cfg.Replicas = false, false
+		if cfg.Renames <= 0 {
+			fmt.Fprintln(os.Stderr, "-only renames needs -renames above 0")
+			os.Exit(2)
+		}
 	default:
-		fmt.Fprintf(os.Stderr, "-only must be poison or replicas, got %q\n", cfg.Only)
+		fmt.Fprintf(os.Stderr, "-only must be poison, replicas or renames, got %q\n", cfg.Only)
+		os.Exit(2)
+	}
+	if cfg.Renames < 0 || cfg.RenamesDur <= 0 {
+		fmt.Fprintln(os.Stderr, "-renames must be 0 or more and -renames-duration above 0")
 		os.Exit(2)
 	}
 	if cfg.Smoke && !isSet("poison") && cfg.Only == "" {
 		cfg.Poison = false
+	}
+	if cfg.Smoke && !isSet("renames") && cfg.Only == "" {
+		cfg.Renames = 0
 	}
 	if cfg.Smoke && !isSet("replicas") && cfg.Only == "" {
 		cfg.Replicas = false
@@ -465,6 +482,7 @@ type report struct {
 	Hot10       *stepResult     `json:"hot10,omitempty"`
 	Poison      *poisonResult   `json:"poison,omitempty"`
 	Replicas    *replicasResult `json:"replicas,omitempty"`
+	Renames     *renamesResult  `json:"renames,omitempty"`
 	MaxOurs     float64         `json:"maxSustainableOurs"`
 	MaxBare     float64         `json:"maxSustainableBare"`
 	Ratio       float64         `json:"ratioOursBare"`
@@ -667,6 +685,9 @@ func run(cfg config) error {
 		logf("%s", rowText(r))
 	}
 
+	if cfg.Renames > 0 && ctx.Err() == nil {
+		rep.Renames = h.renames(ctx, groups)
+	}
 	if cfg.Poison && ctx.Err() == nil {
 		p, err := h.poison(ctx, groups, oursModel.realistic)
 		if err != nil {
@@ -728,6 +749,14 @@ func run(cfg config) error {
 		for _, s := range []stepResult{rep.Poison.Clean, rep.Poison.Poison} {
 			if s.Lost > 0 {
 				return fmt.Errorf("step %s lost updates in %d groups", s.Phase, s.Lost)
+			}
+		}
+	}
+	if rep.Renames != nil {
+		for _, s := range rep.Renames.Rows {
+			accepted += s.OK
+			if s.Lost > 0 {
+				return fmt.Errorf("step renames %.0f/s lost updates in %d groups", s.Rate, s.Lost)
 			}
 		}
 	}
@@ -1296,6 +1325,16 @@ func checks(rep *report, cfg config) []check {
 		cs = append(cs, check{Name: "apiserver+etcd CPU per status write across sustainable ours steps (ms, min-max)",
 			Value: fmt.Sprintf("%.1f-%.1f", minCPW, maxCPW), Limit: "max <= 1.5 x min (no growth with rate)", Pass: maxCPW <= 1.5*minCPW})
 	}
+	if r := rep.Renames; r != nil && r.worst() != nil {
+		var vals []string
+		pass := true
+		for _, s := range r.Rows {
+			vals = append(vals, fmt.Sprintf("%.0f at %.0f/s", s.PrioP99ms, s.Rate))
+			pass = pass && s.PrioSamples > 0 && s.PrioP99ms <= 2000 && s.Lost == 0
+		}
+		cs = append(cs, check{Name: fmt.Sprintf("priority staleness p99, changes at %.0f/s, at each message rate of the renames phase (ms)", r.PerSec),
+			Value: strings.Join(vals, "; "), Limit: "<= 2000", Pass: pass})
+	}
 	if r := rep.Replicas; r != nil {
 		cs = append(cs, check{Name: "two replicas: status writes of both together (max in any 10 s window; in any 1 s window)",
 			Value: fmt.Sprintf("%d; %d", r.WritesMax10s, r.WritesMax1s),
@@ -1345,6 +1384,9 @@ func markdown(rep *report, unverifiable int) string {
 	if rep.Poison != nil {
 		poisonMarkdown(&b, rep.Poison, rep.Config)
 	}
+	if rep.Renames != nil {
+		renamesMarkdown(&b, rep.Renames, rep.Config, rep.WriteCap)
+	}
 	if rep.Replicas != nil {
 		replicasMarkdown(&b, rep.Replicas, rep.WriteCap, rep.WriteBurst, rep.MaxOurs)
 	}
@@ -1366,6 +1408,11 @@ func markdown(rep *report, unverifiable int) string {
 	fmt.Fprintf(&b, "max sustainable: ours %.0f/s, bare %.0f/s; ratio ours/bare: %.2f\n", rep.MaxOurs, rep.MaxBare, rep.Ratio)
 	if r := prioAtMax(rep); r != nil {
 		fmt.Fprintf(&b, "priority staleness p99: %.2f s at %.0f/s\n", r.PrioP99ms/1000, r.Rate)
+	}
+	if r := rep.Renames; r != nil {
+		if w := r.worst(); w != nil {
+			fmt.Fprintf(&b, "priority staleness p99 with changes at %.0f/s: %.2f s at %.0f/s (the highest of the renames phase)\n", r.PerSec, w.PrioP99ms/1000, w.Rate)
+		}
 	}
 	fmt.Fprintf(&b, "lost updates: %d\n", rep.LostTotal)
 	return b.String()
