@@ -105,7 +105,7 @@ type model struct {
 	// ones' traffic), 5% member joins and exits, the rest messages. The
 	// renames phase sets it to changes per second / rate.
 	fixedPrio float64
-	track     bool    // keep acks for staleness (ours)
+	track     bool // keep acks for staleness (ours)
 	appID     uint64
 	token     string
 	signer    atomic.Pointer[signed]
