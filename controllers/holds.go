@@ -42,6 +42,36 @@ func (h *holds) update(key holdKey, uid types.UID, change func(*memo)) {
 	h.memos[key] = m
 }
 
+// Recounts: a read whose member count did not land (joins stamped after
+// it were applied first) is followed by another read, recountFirst later
+// and doubling, at most maxRecounts times until a count lands; after that
+// the resync reads the group as it reads every group.
+const (
+	recountFirst = 2 * time.Second
+	maxRecounts  = 6 // 2 s to 64 s: about two minutes in all
+)
+
+// recountLater schedules the next recount of key and returns its wait, or
+// 0 when the recounts are spent.
+func (h *holds) recountLater(key holdKey, uid types.UID, now time.Time) time.Duration {
+	var wait time.Duration
+	h.update(key, uid, func(m *memo) {
+		m.recountAt = time.Time{}
+		if m.recounts >= maxRecounts {
+			return
+		}
+		wait = recountFirst << m.recounts
+		m.recounts++
+		m.recountAt = now.Add(wait)
+	})
+	return wait
+}
+
+// recounted ends the recounts of key: a read's count landed.
+func (h *holds) recounted(key holdKey, uid types.UID) {
+	h.update(key, uid, func(m *memo) { m.recounts, m.recountAt = 0, time.Time{} })
+}
+
 // observed records that generation (and a resync request) was handled.
 func (h *holds) observed(key holdKey, uid types.UID, generation int64, handled string) {
 	h.update(key, uid, func(m *memo) { m.generation, m.handled = generation, handled })

@@ -106,6 +106,6 @@ type existence = groupstatus.Existence
 func existenceOf(st *imv1alpha1.ChatGroupStatus) existence { return groupstatus.ExistenceOf(st) }
 
 // applyRead folds a read planned on status saw (see groupstatus.ApplyRead).
-func applyRead(st *imv1alpha1.ChatGroupStatus, obs observation, saw existence) (destroyed bool) {
+func applyRead(st *imv1alpha1.ChatGroupStatus, obs observation, saw existence) groupstatus.ReadOutcome {
 	return groupstatus.ApplyRead(st, obs, saw)
 }

@@ -351,6 +351,25 @@ type memo struct {
 	uid        types.UID
 	generation int64
 	handled    string
+	// recountAt is when the group's members are to be read again (zero:
+	// no recount pending), recounts how many reads in a row did not land
+	// their count (see holds.recountLater).
+	recountAt time.Time
+	recounts  int
+}
+
+// recountDue reports a pending recount whose time has come.
+func (m memo) recountDue(now time.Time) bool {
+	return !m.recountAt.IsZero() && !now.Before(m.recountAt)
+}
+
+// recountWait is how long a pending recount still waits (0: none pending,
+// or due now; a due one is read by the pass in progress).
+func (m memo) recountWait(now time.Time) time.Duration {
+	if m.recountAt.IsZero() {
+		return 0
+	}
+	return max(0, m.recountAt.Sub(now))
 }
 
 func (m memo) matches(cg *imv1alpha1.ChatGroup) bool { return m.uid != "" && m.uid == cg.UID }

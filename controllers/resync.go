@@ -217,13 +217,14 @@ func (s *Resyncer) refreshGroup(ctx context.Context, im IM, at time.Time, g tim.
 			}
 			continue
 		}
-		var destroyed bool
+		var destroyed, countSkipped bool
 		saw := existenceOf(&cg.Status)
 		mutate := func(c *imv1alpha1.ChatGroup) {
 			// Only a changed value is worth a write: a read that finds
 			// nothing new would move event times alone, on every group.
 			next := c.Status.DeepCopy()
-			destroyed = applyRead(next, obs, saw)
+			out := applyRead(next, obs, saw)
+			destroyed, countSkipped = out.Destroyed, out.CountSkipped
 			if groupstatus.SameValues(next, &c.Status) {
 				return
 			}
@@ -238,6 +239,14 @@ func (s *Resyncer) refreshGroup(ctx context.Context, im IM, at time.Time, g tim.
 			}
 			continue
 		}
+		// A count that did not land is read again by the controller soon
+		// (holds.recountLater), not only at the next resync.
+		recount := false
+		if key := client.ObjectKeyFromObject(written); countSkipped {
+			recount = s.r.holds.recountLater(key, written.UID, at) > 0
+		} else if obs.Exists {
+			s.r.holds.recounted(key, written.UID)
+		}
 		if wrote {
 			stats.Written++
 			if destroyed {
@@ -246,7 +255,7 @@ func (s *Resyncer) refreshGroup(ctx context.Context, im IM, at time.Time, g tim.
 			}
 			continue // the write triggers a reconcile
 		}
-		if enforced(written) && (stateOf(written) == stateMissing || len(drift(&written.Spec, &written.Status)) > 0) {
+		if recount || enforced(written) && (stateOf(written) == stateMissing || len(drift(&written.Spec, &written.Status)) > 0) {
 			select {
 			case s.r.enqueue <- event.TypedGenericEvent[*imv1alpha1.ChatGroup]{Object: written}:
 				stats.Enqueued++

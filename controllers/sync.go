@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -33,6 +34,9 @@ type facts struct {
 	destroyedSeen bool
 	// missing: this pass read the group and IM does not have it.
 	missing bool
+	// countSkipped: the read's member count did not land on the status
+	// written (see groupstatus.ReadOutcome); set by the last replay.
+	countSkipped bool
 }
 
 // add applies s to the pass's working copy at once (later decisions see
@@ -46,7 +50,10 @@ func (f *facts) addRead(view *imv1alpha1.ChatGroup, obs observation) {
 	f.missing = !obs.Exists
 	var destroyed bool
 	saw := existenceOf(&view.Status)
-	f.add(view, func(cg *imv1alpha1.ChatGroup) { destroyed = applyRead(&cg.Status, obs, saw) })
+	f.add(view, func(cg *imv1alpha1.ChatGroup) {
+		out := applyRead(&cg.Status, obs, saw)
+		destroyed, f.countSkipped = out.Destroyed, out.CountSkipped
+	})
 	if destroyed {
 		f.destroyedSeen = true
 	}
@@ -108,6 +115,8 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 	// A pass that was held back (paused, or in conflict) read nothing:
 	// the first pass free again reads the group at once.
 	userTriggered := needRead(cg, m) || wasBlocked(cg)
+	// A read whose member count could not land asked for another.
+	recount := m.recountDue(now)
 	f := &facts{gen: cg.Generation}
 	view := cg.DeepCopy()
 	var res ctrl.Result
@@ -149,7 +158,7 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 			f.ready = &keep
 		}
 	default:
-		err := r.exchange(ctx, app.Client, cg, view, f, userTriggered)
+		err := r.exchange(ctx, app.Client, cg, view, f, userTriggered || recount, userTriggered)
 		res.RequeueAfter = f.requeueAfter
 		if err == nil {
 			c := cond(imv1alpha1.ConditionSynced, true, imv1alpha1.ReasonReconcileSuccess, "the last exchange with IM succeeded")
@@ -190,6 +199,7 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 		}
 		return ctrl.Result{}, err
 	}
+	res.RequeueAfter = soonest(res.RequeueAfter, r.scheduleRecount(key, cg.UID, m, f.readAt != nil, f.countSkipped, now))
 	if f.observed {
 		handled := written.Status.LastHandledResyncRequest
 		if f.handled != nil {
@@ -213,10 +223,36 @@ func wasBlocked(cg *imv1alpha1.ChatGroup) bool {
 		(c.Reason == imv1alpha1.ReasonPaused || c.Reason == imv1alpha1.ReasonConflict || appBlocked(c.Reason))
 }
 
-// exchange reads the group when needed and, for Enforce, pushes what
-// differs. Everything it learns goes into f, also when it fails half-way.
-func (r *Reconciler) exchange(ctx context.Context, im IM, cg, view *imv1alpha1.ChatGroup, f *facts, userTriggered bool) error {
-	if userTriggered {
+// scheduleRecount keeps the recount of a ChatGroup's members going and
+// returns when the next pass must run for it (0: no recount pending). A
+// pass that read and whose count did not land schedules a read again
+// (backing off); one whose count landed ends the recounts; a pass that did
+// not read keeps a pending recount's time.
+func (r *Reconciler) scheduleRecount(key holdKey, uid types.UID, m memo, read, skipped bool, now time.Time) time.Duration {
+	switch {
+	case read && skipped:
+		return r.holds.recountLater(key, uid, now)
+	case read:
+		r.holds.recounted(key, uid)
+		return 0
+	}
+	return m.recountWait(now)
+}
+
+// soonest is the earlier of two requeue delays, 0 meaning none.
+func soonest(a, b time.Duration) time.Duration {
+	if a <= 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// exchange reads the group when read is set and, for Enforce, pushes what
+// differs; userTriggered (spec or a resync request changed) lets it
+// re-create a group destroyed outside the operator. Everything it learns
+// goes into f, also when it fails half-way.
+func (r *Reconciler) exchange(ctx context.Context, im IM, cg, view *imv1alpha1.ChatGroup, f *facts, read, userTriggered bool) error {
+	if read {
 		obs, err := r.read(ctx, im, cg)
 		if err != nil {
 			return err

@@ -40,7 +40,7 @@ func TestCreatedByOperatorLastsUntilTheGroupIsDestroyed(t *testing.T) {
 
 	st2 := imv1alpha1.ChatGroupStatus{}
 	RecordCreated(&st2, Created{GroupID: "h", Type: "Public"}, 1_000)
-	if destroyed := ApplyRead(&st2, Read{At: time.UnixMilli(2_000)}, ExistenceOf(&st2)); !destroyed || st2.CreatedByOperator {
-		t.Fatalf("a read finding the group gone: destroyed=%v createdByOperator=%v", destroyed, st2.CreatedByOperator)
+	if out := ApplyRead(&st2, Read{At: time.UnixMilli(2_000)}, ExistenceOf(&st2)); !out.Destroyed || st2.CreatedByOperator {
+		t.Fatalf("a read finding the group gone: destroyed=%v createdByOperator=%v", out.Destroyed, st2.CreatedByOperator)
 	}
 }

@@ -40,17 +40,32 @@ func ExistenceOf(st *imv1alpha1.ChatGroupStatus) Existence {
 	return Existence{st.GroupID, st.Destroyed}
 }
 
-// ApplyRead folds a read planned on status saw into st. It reports whether
-// the group, which existed, was newly found destroyed.
+// ReadOutcome is what ApplyRead did that its caller acts on.
+type ReadOutcome struct {
+	// Destroyed: the group, which existed, was newly found destroyed.
+	Destroyed bool
+	// CountSkipped: the read's member count did not land. A join or exit
+	// stamped after the read was applied already, and status keeps only
+	// the sum of the joins and exits since its last whole count, so the
+	// read cannot tell which of them it had counted. memberCount then
+	// rests on an older whole count plus those deltas, or on the deltas
+	// alone when the read was to be the first count (a group observed
+	// while members join), and is short by whatever happened before. A
+	// read made after those joins lands: the caller reads again soon
+	// instead of leaving the count wrong until the next resync.
+	CountSkipped bool
+}
+
+// ApplyRead folds a read planned on status saw into st.
 //
 // When a status write conflicts, the read is replayed on a fresher status;
 // if that status learned of a creation or destruction meanwhile (a
 // callback), the read may predate it and is dropped rather than undo it:
 // "missing" must not mark a group created since as destroyed, "exists" must
 // not bring back a group destroyed since.
-func ApplyRead(st *imv1alpha1.ChatGroupStatus, r Read, saw Existence) (destroyed bool) {
+func ApplyRead(st *imv1alpha1.ChatGroupStatus, r Read, saw Existence) ReadOutcome {
 	if ExistenceOf(st) != saw {
-		return false
+		return ReadOutcome{}
 	}
 	at := r.At.UnixMilli()
 	forgetFuture(st, at+MaxAhead.Milliseconds())
@@ -59,9 +74,9 @@ func ApplyRead(st *imv1alpha1.ChatGroupStatus, r Read, saw Existence) (destroyed
 		// "not found", which Enforce creates.
 		if st.GroupID != "" && !st.Destroyed {
 			markDestroyed(st, at)
-			return true
+			return ReadOutcome{Destroyed: true}
 		}
-		return false
+		return ReadOutcome{}
 	}
 	st.GroupID, st.Destroyed = r.GroupID, false
 	if r.Type != "" {
@@ -73,10 +88,14 @@ func ApplyRead(st *imv1alpha1.ChatGroupStatus, r Read, saw Existence) (destroyed
 	lww(&st.Notification, &et.Notification, r.Notification, at)
 	lww(&st.FaceURL, &et.FaceURL, r.FaceURL, at)
 	lww(&st.Owner, &et.Owner, r.Owner, at)
+	var out ReadOutcome
 	if newer(at, et.Members) {
 		// The read counted every join and exit before it, also those the
 		// receiver has not written yet: they must not count again.
 		wholeCount(st, r.MemberCount, at)
+	} else {
+		// A whole count at least as new as this read needs no other.
+		out.CountSkipped = et.MemberCount < at
 	}
 	readMessage(st, r, at)
 	applySettings(st, r.Settings, at)
@@ -87,7 +106,7 @@ func ApplyRead(st *imv1alpha1.ChatGroupStatus, r Read, saw Existence) (destroyed
 		d.Replace(r.Attrs, at)
 		d.Apply(st)
 	}
-	return false
+	return out
 }
 
 // readMessage folds the read's NextMsgSeq into lastMessageSeq. The seq only

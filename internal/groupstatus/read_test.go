@@ -34,7 +34,7 @@ func TestReadNeverRegresses(t *testing.T) {
 		t.Fatalf("lastMessageSeq %d, want NextMsgSeq-1 = 60", st.LastMessageSeq)
 	}
 	// Missing after having existed: destroyed, reported once.
-	if !ApplyRead(&st, Read{At: timeMs(3000)}, ExistenceOf(&st)) || !st.Destroyed {
+	if !ApplyRead(&st, Read{At: timeMs(3000)}, ExistenceOf(&st)).Destroyed || !st.Destroyed {
 		t.Fatal("a vanished group must be marked destroyed")
 	}
 	// Stamped with the members, so that a create callback from before the
@@ -42,7 +42,7 @@ func TestReadNeverRegresses(t *testing.T) {
 	if st.MemberCount != 0 || st.EventTimes.Members != 3000 || st.EventTimes.MemberCount != 3000 {
 		t.Fatalf("destroyed by a read: count %d, eventTimes %+v", st.MemberCount, st.EventTimes)
 	}
-	if ApplyRead(&st, Read{At: timeMs(4000)}, ExistenceOf(&st)) {
+	if ApplyRead(&st, Read{At: timeMs(4000)}, ExistenceOf(&st)).Destroyed {
 		t.Fatal("destroyed must be reported once")
 	}
 	// A read planned before the destruction was recorded does not bring
@@ -59,7 +59,7 @@ func TestReadNeverRegresses(t *testing.T) {
 	// A "missing" read planned before a creation callback does not mark
 	// the created group destroyed.
 	fresh := imv1alpha1.ChatGroupStatus{GroupID: "g"}
-	if ApplyRead(&fresh, Read{At: timeMs(6000)}, Existence{}) || fresh.Destroyed {
+	if ApplyRead(&fresh, Read{At: timeMs(6000)}, Existence{}).Destroyed || fresh.Destroyed {
 		t.Fatal("a stale missing read marked a new group destroyed")
 	}
 }
@@ -91,6 +91,50 @@ func TestReadMemberCountBaseline(t *testing.T) {
 	ApplyRead(&st, r, ExistenceOf(&st))
 	if st.MemberCount != 5 || st.EventTimes.MemberCount != 2000 {
 		t.Fatalf("an older read changed the count: %d, eventTimes %+v", st.MemberCount, st.EventTimes)
+	}
+}
+
+// A read that lands after joins stamped later than it cannot set the count,
+// and says so (CountSkipped), so that the controller reads again: the
+// first count of a group observed while members join (base 0, joins
+// applied) would otherwise stay short until the next resync. A read older
+// than a whole count already in status needs no other, and a read that
+// lands reports nothing.
+func TestReadReportsASkippedCount(t *testing.T) {
+	var st imv1alpha1.ChatGroupStatus
+	st.GroupID = "g"
+	var u Update
+	u.Members(1500, 6) // six joins stamped after the read below
+	u.Apply(&st)
+	r := Read{Exists: true, GroupID: "g", MemberCount: 1, At: timeMs(1000)}
+	if out := ApplyRead(&st, r, ExistenceOf(&st)); !out.CountSkipped || out.Destroyed {
+		t.Fatalf("a read older than the joins applied: outcome %+v", out)
+	}
+	if st.MemberCount != 6 {
+		t.Fatalf("memberCount %d after a skipped count", st.MemberCount)
+	}
+	r.At, r.MemberCount = timeMs(2000), 7
+	if out := ApplyRead(&st, r, ExistenceOf(&st)); out.CountSkipped {
+		t.Fatalf("a read newer than every join: outcome %+v", out)
+	}
+	if st.MemberCount != 7 || st.EventTimes.MemberCount != 2000 {
+		t.Fatalf("the read after the joins: memberCount %d, eventTimes %+v", st.MemberCount, st.EventTimes)
+	}
+	// An older read replayed on this status: the count it would give is
+	// older than the one in status.
+	u = Update{}
+	u.Members(2500, 1)
+	u.Apply(&st)
+	r.At, r.MemberCount = timeMs(1800), 6
+	if out := ApplyRead(&st, r, ExistenceOf(&st)); out.CountSkipped {
+		t.Fatalf("a read older than the whole count in status: outcome %+v", out)
+	}
+	if st.MemberCount != 8 {
+		t.Fatalf("memberCount %d, want 7 + 1", st.MemberCount)
+	}
+	// A read that finds the group gone reports its destruction only.
+	if out := ApplyRead(&st, Read{At: timeMs(3000)}, ExistenceOf(&st)); !out.Destroyed || out.CountSkipped {
+		t.Fatalf("a read finding the group gone: outcome %+v", out)
 	}
 }
 
