@@ -35,14 +35,16 @@ const (
 	kAttr
 	kJoin
 	kExit
+	kOwner // only in the renames phase (fixedPrio)
 )
 
 var commands = [...]string{
-	kMsg:  "Group.CallbackAfterSendMsg",
-	kInfo: "Group.CallbackAfterGroupInfoChanged",
-	kAttr: "Group.CallbackAfterGroupAttrChanged",
-	kJoin: "Group.CallbackAfterNewMemberJoin",
-	kExit: "Group.CallbackAfterMemberExit",
+	kMsg:   "Group.CallbackAfterSendMsg",
+	kInfo:  "Group.CallbackAfterGroupInfoChanged",
+	kAttr:  "Group.CallbackAfterGroupAttrChanged",
+	kJoin:  "Group.CallbackAfterNewMemberJoin",
+	kExit:  "Group.CallbackAfterMemberExit",
+	kOwner: "Group.CallbackAfterChangeGroupOwner",
 }
 
 type stampedVal struct {
@@ -55,15 +57,19 @@ type ack struct {
 	at  time.Time
 }
 
-// prioAck is an acknowledged change people look at (info field 0-2, or
-// attrsField), not yet seen in status: the priority lane's staleness.
+// prioAck is an acknowledged change people look at (info field 0-2,
+// attrsField or ownerField), not yet seen in status: the priority lane's
+// staleness.
 type prioAck struct {
 	field int
 	et    int64
 	at    time.Time
 }
 
-const attrsField = 3
+const (
+	attrsField = 3
+	ownerField = 4
+)
 
 // group is one IM group and its ChatGroup: what was sent, what was
 // acknowledged (the expected status), and what the watch has seen.
@@ -76,6 +82,7 @@ type group struct {
 	ackedFrom string
 	info      [3]stampedVal // name, introduction, notification
 	attrs     stampedVal    // set {"topic": v, "round": v}
+	owner     stampedVal    // the last NewOwner_Account acknowledged
 	members   int64         // acknowledged joins - exits
 	sentNet   int64         // joins - exits sent and not refused
 	lastET    int64         // EventTime of the last callback built (Unix ms)
@@ -100,7 +107,7 @@ type model struct {
 	hotShare  float64 // share of traffic taking the hot groups
 	realistic bool    // the realistic mix (see next)
 	// fixedPrio, when set, replaces the mix: this share of callbacks are
-	// info (3 in 4) and attribute changes, each to a group drawn evenly
+	// info (1 in 2), attribute and owner changes, each to a group drawn evenly
 	// from the active ones (a person renaming any group, not the hot
 	// ones' traffic), 5% member joins and exits, the rest messages. The
 	// renames phase sets it to changes per second / rate.
@@ -146,7 +153,7 @@ type call struct {
 // at).
 func (m *model) next(rng *rand.Rand, buf []byte) (call, []byte) {
 	c := call{k: m.kind(rng)}
-	if m.fixedPrio > 0 && (c.k == kInfo || c.k == kAttr) {
+	if m.fixedPrio > 0 && c.k != kMsg && c.k != kJoin {
 		c.g = m.groups[rng.IntN(m.active)]
 	} else {
 		c.g = m.pick(rng)
@@ -216,6 +223,15 @@ func (m *model) next(rng *rand.Rand, buf []byte) (call, []byte) {
 		b = append(b, `"},{"key":"round","value":"`...)
 		b = append(b, c.val...)
 		b = append(b, `"}],"EventTime":`...)
+	case kOwner:
+		c.val = "owner" + strconv.Itoa(rng.IntN(500))
+		b = append(b, `"Operator_Account":"`...)
+		b = append(b, user...)
+		b = append(b, `","OldOwner_Account":"`...)
+		b = append(b, user...)
+		b = append(b, `","NewOwner_Account":"`...)
+		b = append(b, c.val...)
+		b = append(b, `","EventTime":`...)
 	case kJoin, kExit:
 		if c.k == kJoin {
 			b = append(b, `"JoinType":"Apply","Operator_Account":"`...)
@@ -241,10 +257,12 @@ func (m *model) kind(rng *rand.Rand) kind {
 	if m.fixedPrio > 0 {
 		p := rng.Float64()
 		switch {
-		case p < m.fixedPrio*0.75:
+		case p < m.fixedPrio*0.5:
 			return kInfo
-		case p < m.fixedPrio:
+		case p < m.fixedPrio*0.75:
 			return kAttr
+		case p < m.fixedPrio:
+			return kOwner
 		case p < m.fixedPrio+0.05:
 			return kJoin
 		}
@@ -319,6 +337,13 @@ func (m *model) done(c call, out int, at time.Time) {
 		}
 		if m.track {
 			g.prio = append(g.prio, prioAck{field: attrsField, et: c.et, at: at})
+		}
+	case kOwner:
+		if c.et > g.owner.et {
+			g.owner = stampedVal{c.et, c.val}
+		}
+		if m.track {
+			g.prio = append(g.prio, prioAck{field: ownerField, et: c.et, at: at})
 		}
 	case kJoin:
 		g.members++

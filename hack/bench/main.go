@@ -114,7 +114,7 @@ func main() {
 	flag.Float64Var(&cfg.PoisonRate, "poison-rate", 1000, "callbacks/s of the poison phase")
 	flag.DurationVar(&cfg.PoisonDur, "poison-duration", 30*time.Second, "load duration of each run of the poison phase")
 	flag.BoolVar(&cfg.Replicas, "replicas", true, "run the two-replica phase: two receivers behind a round-robin proxy sharing one write budget, at the ramp's rates (off with -smoke unless set)")
-	flag.Float64Var(&cfg.Renames, "renames", 10, "info and attribute changes per second in the renames phase, at the lowest, a middle and the highest rate ours sustained (0 skips it; off with -smoke unless set)")
+	flag.Float64Var(&cfg.Renames, "renames", 10, "info, attribute and owner changes per second in the renames phase, at the lowest, a middle and the highest rate ours sustained (0 skips it; off with -smoke unless set)")
 	flag.DurationVar(&cfg.RenamesDur, "renames-duration", renamesDuration, "load duration of each run of the renames phase")
 	flag.StringVar(&cfg.Only, "only", "", "run only this phase: poison, replicas or renames (skips the ramp and the hot-groups phase; renames then runs at -rates)")
 	flag.Parse()
@@ -1214,6 +1214,9 @@ func mismatch(g *group, st *imv1alpha1.ChatGroupStatus) string {
 		if len(st.Attributes) != 2 || st.Attributes["topic"] != want["topic"] || st.Attributes["round"] != want["round"] {
 			return fmt.Sprintf("attributes %v, want %v", st.Attributes, want)
 		}
+	}
+	if g.owner.et > 0 && st.Owner != g.owner.v {
+		return fmt.Sprintf("owner %q, want %q", st.Owner, g.owner.v)
 	}
 	if st.MemberCount != g.members {
 		return fmt.Sprintf("memberCount %d, want %d", st.MemberCount, g.members)

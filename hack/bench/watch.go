@@ -71,7 +71,7 @@ func (w *watcher) observe(cg *imv1alpha1.ChatGroup, now time.Time) {
 	g.refreshes++
 	if len(g.prio) > 0 {
 		et := cg.Status.EventTimes
-		seen := [4]int64{et.Name, et.Introduction, et.Notification, et.Attributes}
+		seen := [...]int64{et.Name, et.Introduction, et.Notification, attrsField: et.Attributes, ownerField: et.Owner}
 		keepP := g.prio[:0]
 		for _, a := range g.prio {
 			if a.et <= seen[a.field] {

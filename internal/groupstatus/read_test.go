@@ -234,3 +234,39 @@ func TestDeltaBounded(t *testing.T) {
 		}
 	}
 }
+
+// The writer's two lanes rest on OnlyCounters: messages and member joins and
+// exits are counters; a change of name, introduction, notification, face
+// URL, attributes or owner, a creation and a destruction are what people
+// look at (#18's list), alone or with counters.
+func TestOnlyCountersSeparatesWhatPeopleLookAt(t *testing.T) {
+	counters := func() *Update {
+		var u Update
+		u.Message(5, 1_800_000_000, "alice")
+		u.Members(1_800_000_000_000, 2)
+		return &u
+	}
+	if !counters().OnlyCounters() {
+		t.Fatal("messages and member changes are counters")
+	}
+	if !(&Update{}).OnlyCounters() {
+		t.Fatal("an empty update has no change people look at")
+	}
+	const at = 1_800_000_000_001
+	for name, add := range map[string]func(*Update){
+		"name":         func(u *Update) { u.Info(FieldName, "renamed", at) },
+		"introduction": func(u *Update) { u.Info(FieldIntroduction, "about", at) },
+		"notification": func(u *Update) { u.Info(FieldNotification, "notice", at) },
+		"face URL":     func(u *Update) { u.Info(FieldFaceURL, "https://example.com/f.png", at) },
+		"attributes":   func(u *Update) { u.Attrs().Upsert(map[string]string{"k": "v"}, at) },
+		"owner":        func(u *Update) { u.Owner("bob", at) },
+		"created":      func(u *Update) { u.Created(at, 1, nil, "bob", "room") },
+		"destroyed":    func(u *Update) { u.Destroyed(at) },
+	} {
+		u := counters()
+		add(u)
+		if u.OnlyCounters() {
+			t.Errorf("%s with counters: OnlyCounters true", name)
+		}
+	}
+}
