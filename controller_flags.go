@@ -53,7 +53,7 @@ func (o *controllerFlags) validate() error {
 		if err != nil {
 			return fmt.Errorf("--secret-key-file: %w", err)
 		}
-		o.secretKey = strings.TrimSpace(string(b))
+		o.secretKey = tim.SecretKeyFrom(b)
 		if o.secretKey == "" {
 			return fmt.Errorf("--secret-key-file: %s is empty", o.secretKeyFile)
 		}

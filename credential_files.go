@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
 // credentialPoll is how often the default app's token and key files are
@@ -50,16 +52,8 @@ var _ manager.LeaderElectionRunnable = (*credentialFiles)(nil)
 
 // Start polls until ctx ends.
 func (c *credentialFiles) Start(ctx context.Context) error {
-	t := time.NewTicker(credentialPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			c.reload()
-		}
-	}
+	wait.UntilWithContext(ctx, func(context.Context) { c.reload() }, credentialPoll)
+	return nil
 }
 
 // reload applies what changed on disk. A file that cannot be read or is
@@ -71,7 +65,7 @@ func (c *credentialFiles) reload() {
 		if b, err := os.ReadFile(c.tokenFile); err != nil {
 			c.log("cannot re-read the callback token file; keeping the token in force", "file", c.tokenFile, "error", err.Error())
 		} else if !bytes.Equal(b, c.lastToken) {
-			if token := strings.TrimRight(string(b), "\r\n"); token == "" {
+			if token := callbacksign.TokenFrom(b); token == "" {
 				c.log("the callback token file is empty; keeping the token in force", "file", c.tokenFile)
 			} else if app, _, ok := c.reg.Lookup(apps.DefaultName); ok {
 				next := *app
@@ -86,7 +80,7 @@ func (c *credentialFiles) reload() {
 		if b, err := os.ReadFile(c.keyFile); err != nil {
 			c.log("cannot re-read the secret key file; keeping the key in force", "file", c.keyFile, "error", err.Error())
 		} else if !bytes.Equal(b, c.lastKey) {
-			key := strings.TrimSpace(string(b))
+			key := tim.SecretKeyFrom(b)
 			if err := c.client.SetSecretKey(key); err != nil {
 				c.log("the secret key file holds no usable key; keeping the key in force", "file", c.keyFile, "error", err.Error())
 			} else {

@@ -5,8 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strings"
 
+	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
 	"github.com/chatgroup-operator/chatgroup-operator/webhookserver"
 )
 
@@ -78,7 +78,7 @@ func (o *webhookFlags) validate() error {
 		if err != nil {
 			return fmt.Errorf("--callback-token-file: %w", err)
 		}
-		o.opts.Token = strings.TrimRight(string(b), "\r\n")
+		o.opts.Token = callbacksign.TokenFrom(b)
 		if o.opts.Token == "" && !o.opts.InsecureSkipAuth {
 			return fmt.Errorf("--callback-token-file %s is empty: a callback token is required (or --insecure-skip-callback-auth)", o.tokenFile)
 		}

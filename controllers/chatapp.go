@@ -38,6 +38,7 @@ import (
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/timmetrics"
 )
@@ -260,9 +261,9 @@ func (a *appReconciler) load(ctx context.Context, ca *imv1alpha1.ChatApp) (loade
 		}
 		return l, fmt.Errorf("reading Secret %s: %w", ref, err)
 	}
-	key := strings.TrimSpace(string(sec.Data[imv1alpha1.SecretKeySecretKey]))
+	key := tim.SecretKeyFrom(sec.Data[imv1alpha1.SecretKeySecretKey])
 	for _, k := range []string{imv1alpha1.SecretKeyCallbackToken, imv1alpha1.SecretKeyPreviousCallbackToken} {
-		if t := strings.TrimRight(string(sec.Data[k]), "\r\n"); t != "" {
+		if t := callbacksign.TokenFrom(sec.Data[k]); t != "" {
 			l.app.Tokens = append(l.app.Tokens, t)
 		}
 	}
@@ -270,7 +271,7 @@ func (a *appReconciler) load(ctx context.Context, ca *imv1alpha1.ChatApp) (loade
 	if key == "" {
 		missing = append(missing, imv1alpha1.SecretKeySecretKey+" (REST calls)")
 	}
-	if strings.TrimRight(string(sec.Data[imv1alpha1.SecretKeyCallbackToken]), "\r\n") == "" {
+	if callbacksign.TokenFrom(sec.Data[imv1alpha1.SecretKeyCallbackToken]) == "" {
 		// A previous token alone is not enough: it is the one being retired.
 		l.app.Tokens = nil
 		missing = append(missing, imv1alpha1.SecretKeyCallbackToken+" (callbacks are refused)")

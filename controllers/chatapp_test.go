@@ -87,6 +87,15 @@ func (a *otherApp) createChatApp(mutate func(*imv1alpha1.ChatAppSpec)) *imv1alph
 	return ca
 }
 
+// serve writes the app's Secret, creates its ChatApp (mutate may change
+// the spec) and waits until the ChatApp is Ready.
+func (a *otherApp) serve(mutate func(*imv1alpha1.ChatAppSpec)) {
+	GinkgoHelper()
+	a.writeSecret(a.credentials())
+	a.createChatApp(mutate)
+	Eventually(appReady(a.name), "20s").Should(Equal("True/Available"))
+}
+
 func appReady(name string) func() string {
 	return func() string {
 		ca := &imv1alpha1.ChatApp{}
@@ -118,9 +127,7 @@ var _ = Describe("Several apps", func() {
 
 	It("keeps one group ID in two apps apart: each created, updated and observed in its own app", func() {
 		b := newOtherApp("app-b")
-		b.writeSecret(b.credentials())
-		b.createChatApp(nil)
-		Eventually(appReady(b.name), "20s").Should(Equal("True/Available"))
+		b.serve(nil)
 
 		ns := newNamespace()
 		id := uniq("shared")
@@ -152,10 +159,8 @@ var _ = Describe("Several apps", func() {
 
 	It("discovers an app's undeclared groups into its own namespace, naming the app", func() {
 		d := newOtherApp("app-discover")
-		d.writeSecret(d.credentials())
 		discoveryNS := newNamespace()
-		d.createChatApp(func(s *imv1alpha1.ChatAppSpec) { s.Discovery.Namespace = discoveryNS })
-		Eventually(appReady(d.name), "20s").Should(Equal("True/Available"))
+		d.serve(func(s *imv1alpha1.ChatAppSpec) { s.Discovery.Namespace = discoveryNS })
 
 		id := uniq("undeclared")
 		_, err := d.client().CreateGroup(ctx, tim.CreateGroupRequest{Type: "Public", GroupID: id, Name: "made in the console"})
@@ -175,10 +180,8 @@ var _ = Describe("Several apps", func() {
 
 	It("leaves a ChatGroup in a namespace the app does not allow alone: no REST call, no callback, no destroy", func() {
 		t := newOtherApp("app-tenant")
-		t.writeSecret(t.credentials())
 		allowed := newNamespace()
-		t.createChatApp(func(s *imv1alpha1.ChatAppSpec) { s.AllowedNamespaces = []string{allowed} })
-		Eventually(appReady(t.name), "20s").Should(Equal("True/Available"))
+		t.serve(func(s *imv1alpha1.ChatAppSpec) { s.AllowedNamespaces = []string{allowed} })
 
 		outside := newNamespace()
 		id := uniq("tenant")
@@ -294,9 +297,7 @@ var _ = Describe("Several apps", func() {
 
 	It("takes a rotated secret key and callback token from the Secret without a restart", func() {
 		r := newOtherApp("app-rotate")
-		r.writeSecret(r.credentials())
-		r.createChatApp(nil)
-		Eventually(appReady(r.name), "20s").Should(Equal("True/Available"))
+		r.serve(nil)
 		ns := newNamespace()
 		id := uniq("rotate")
 		cg := newChatGroup(ns, "rotating", id, func(s *imv1alpha1.ChatGroupSpec) { inApp(r.name)(s); s.Type = "Public"; s.Name = ptr("before") })

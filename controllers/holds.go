@@ -67,9 +67,16 @@ func (h *holds) recountLater(key holdKey, uid types.UID, now time.Time) time.Dur
 	return wait
 }
 
-// recounted ends the recounts of key: a read's count landed.
+// recounted ends the recounts of key: a read's count landed. Every read
+// that lands calls it (the resync's for every group), so it writes only
+// when a recount is pending.
 func (h *holds) recounted(key holdKey, uid types.UID) {
-	h.update(key, uid, func(m *memo) { m.recounts, m.recountAt = 0, time.Time{} })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if m, ok := h.memos[key]; ok && m.uid == uid && (m.recounts > 0 || !m.recountAt.IsZero()) {
+		m.recounts, m.recountAt = 0, time.Time{}
+		h.memos[key] = m
+	}
 }
 
 // observed records that generation (and a resync request) was handled.

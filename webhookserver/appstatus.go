@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -56,16 +57,8 @@ var _ manager.LeaderElectionRunnable = (*appCallbacks)(nil)
 
 // Start writes every interval until ctx ends.
 func (a *appCallbacks) Start(ctx context.Context) error {
-	t := time.NewTicker(a.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			a.flush(ctx)
-		}
-	}
+	wait.UntilWithContext(ctx, a.flush, a.interval)
+	return nil
 }
 
 // flush writes the times seen since the last flush. A failed write is

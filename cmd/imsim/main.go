@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chatgroup-operator/chatgroup-operator/internal/callbacksign"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/timfake"
 )
 
@@ -44,11 +46,9 @@ func main() {
 }
 
 type options struct {
-	listen, adminID, callbackURL   string
-	secretFile, tokenFile          string
-	sdkAppID                       uint64
-	qps, rate                      float64
-	groups, users                  int
+	primary                        appSpec // the single-app flags
+	listen, callbackURL            string
+	users                          int
 	seed                           uint64
 	eventTimeNumeric               bool
 	simInitialOnly                 bool
@@ -57,7 +57,7 @@ type options struct {
 	apps                           appsFlag
 }
 
-// appSpec is one app of --app; the primary app's flags make one too.
+// appSpec is one app: the single-app flags' or one of --app.
 type appSpec struct {
 	sdkAppID              uint64
 	secretFile, tokenFile string
@@ -132,34 +132,35 @@ func parseApp(v string) (appSpec, error) {
 			return a, fmt.Errorf("%s=%q: not a valid number", k, val)
 		}
 	}
-	var problems []string
-	if a.sdkAppID == 0 {
-		problems = append(problems, "sdkappid is required and must not be 0")
-	}
-	if a.secretFile == "" {
-		problems = append(problems, "secret-key-file is required")
-	}
-	if a.adminID == "" {
-		problems = append(problems, "admin-identifier must not be empty")
-	}
-	if a.groups < 0 || a.groups > 100000 {
-		problems = append(problems, "groups must be 0-100000")
-	}
-	if a.qps < 0 || a.rate < 0 {
-		problems = append(problems, "qps and rate must not be negative")
-	}
-	if len(problems) > 0 {
+	if problems := a.problems(""); len(problems) > 0 {
 		return a, errors.New(strings.Join(problems, "; "))
 	}
 	return a, nil
 }
 
-// primary is the app the single-app flags describe.
-func (o options) primary() appSpec {
-	return appSpec{
-		sdkAppID: o.sdkAppID, secretFile: o.secretFile, tokenFile: o.tokenFile,
-		adminID: o.adminID, groups: o.groups, qps: o.qps, rate: o.rate,
+// problems checks an app's settings, the same for the single-app flags
+// (prefix "--") and for the keys of --app (prefix "").
+func (a appSpec) problems(prefix string) []string {
+	var problems []string
+	if a.sdkAppID == 0 {
+		problems = append(problems, prefix+"sdkappid is required and must not be 0")
 	}
+	if a.secretFile == "" {
+		problems = append(problems, prefix+"secret-key-file is required")
+	}
+	if a.adminID == "" {
+		problems = append(problems, prefix+"admin-identifier must not be empty")
+	}
+	if a.groups < 0 || a.groups > 100000 {
+		problems = append(problems, prefix+"groups must be 0-100000")
+	}
+	if a.qps < 0 {
+		problems = append(problems, prefix+"qps must not be negative")
+	}
+	if a.rate < 0 {
+		problems = append(problems, prefix+"rate must not be negative")
+	}
+	return problems
 }
 
 func parseFlags(args []string, out io.Writer) (options, error) {
@@ -167,15 +168,15 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs := flag.NewFlagSet("imsim", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8091", "address for the REST API")
-	fs.Uint64Var(&o.sdkAppID, "sdkappid", 0, "SDKAppID of the simulated app (required)")
-	fs.StringVar(&o.secretFile, "secret-key-file", "", "file holding the app secret key that UserSigs are checked against (required)")
-	fs.StringVar(&o.adminID, "admin-identifier", "administrator", "the app admin account REST calls must use")
+	fs.Uint64Var(&o.primary.sdkAppID, "sdkappid", 0, "SDKAppID of the simulated app (required)")
+	fs.StringVar(&o.primary.secretFile, "secret-key-file", "", "file holding the app secret key that UserSigs are checked against (required)")
+	fs.StringVar(&o.primary.adminID, "admin-identifier", "administrator", "the app admin account REST calls must use")
 	fs.StringVar(&o.callbackURL, "callback-url", "", "where callbacks are POSTed; empty sends none")
-	fs.StringVar(&o.tokenFile, "callback-token-file", "", "file holding the callback token; adds Sign and RequestTime when set")
-	fs.Float64Var(&o.qps, "qps", 0, "REST calls per second before 60007; 0 = unlimited")
-	fs.IntVar(&o.groups, "groups", 0, "groups to create at start (sim-group-000...); 0 = none")
+	fs.StringVar(&o.primary.tokenFile, "callback-token-file", "", "file holding the callback token; adds Sign and RequestTime when set")
+	fs.Float64Var(&o.primary.qps, "qps", 0, "REST calls per second before 60007; 0 = unlimited")
+	fs.IntVar(&o.primary.groups, "groups", 0, "groups to create at start (sim-group-000...); 0 = none")
 	fs.IntVar(&o.users, "users", 10, "simulated users (user-000...)")
-	fs.Float64Var(&o.rate, "rate", 0, "simulated user events per second over all groups; 0 = no simulation")
+	fs.Float64Var(&o.primary.rate, "rate", 0, "simulated user events per second over all groups; 0 = no simulation")
 	fs.BoolVar(&o.simInitialOnly, "sim-initial-groups-only", false, "simulate users only in the --groups created at start, leaving groups created later (e.g. by an operator under test) alone")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed for generated IDs, simulation and faults")
 	fs.BoolVar(&o.eventTimeNumeric, "event-time-numeric", false, "send EventTime as a JSON number instead of a string like the doc samples")
@@ -191,16 +192,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	var problems []string
-	if o.sdkAppID == 0 {
-		problems = append(problems, "--sdkappid is required")
-	}
-	if o.secretFile == "" {
-		problems = append(problems, "--secret-key-file is required")
-	}
-	if o.adminID == "" {
-		problems = append(problems, "--admin-identifier must not be empty")
-	}
+	problems := o.primary.problems("--")
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		problems = append(problems, fmt.Sprintf("--listen %q: %v", o.listen, err))
 	}
@@ -209,15 +201,6 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			problems = append(problems, fmt.Sprintf("--callback-url %q must be an http:// or https:// URL", o.callbackURL))
 		}
-	}
-	if o.qps < 0 {
-		problems = append(problems, "--qps must not be negative")
-	}
-	if o.rate < 0 {
-		problems = append(problems, "--rate must not be negative")
-	}
-	if o.groups < 0 || o.groups > 100000 {
-		problems = append(problems, "--groups must be 0-100000")
 	}
 	if o.users < 1 {
 		problems = append(problems, "--users must be at least 1")
@@ -231,9 +214,9 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	// Checked here rather than when the simulators start, so nothing is
 	// listening yet when the flags are wrong.
 	if o.simInitialOnly {
-		for _, a := range append([]appSpec{o.primary()}, o.apps...) {
+		for _, a := range append([]appSpec{o.primary}, o.apps...) {
 			if a.rate > 0 && a.groups == 0 {
-				if a.sdkAppID == o.sdkAppID {
+				if a.sdkAppID == o.primary.sdkAppID {
 					problems = append(problems, "--sim-initial-groups-only needs --groups > 0")
 				} else {
 					problems = append(problems, fmt.Sprintf("--app sdkappid=%d: --sim-initial-groups-only needs groups > 0 with a rate", a.sdkAppID))
@@ -243,7 +226,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	}
 	// One endpoint can serve an app only once: requests name the app, not
 	// which of two Servers of it they mean.
-	served := map[uint64]bool{o.sdkAppID: true}
+	served := map[uint64]bool{o.primary.sdkAppID: true}
 	for _, a := range o.apps {
 		if served[a.sdkAppID] {
 			problems = append(problems, fmt.Sprintf("--app sdkappid=%d: app served twice", a.sdkAppID))
@@ -264,14 +247,15 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// readSecret reads a one-line secret file; the trailing newline editors add
-// is not part of the secret.
-func readSecret(flagName, path string) (string, error) {
+// readSecret reads a secret file by the operator's own rule for it
+// (tim.SecretKeyFrom, callbacksign.TokenFrom), so that both sides agree on
+// what the file holds.
+func readSecret(flagName, path string, from func([]byte) string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", flagName, err)
 	}
-	s := strings.TrimRight(string(b), "\r\n")
+	s := from(b)
 	if strings.TrimSpace(s) == "" {
 		return "", fmt.Errorf("%s: %s is empty", flagName, path)
 	}
@@ -308,13 +292,13 @@ type app struct {
 // it: --secret-key-file for the primary app, "--app sdkappid=N
 // secret-key-file" for another.
 func startApp(spec appSpec, o options, seed uint64, users []string, log *slog.Logger, attrs []any, flagName func(string) string) (*app, error) {
-	key, err := readSecret(flagName("secret-key-file"), spec.secretFile)
+	key, err := readSecret(flagName("secret-key-file"), spec.secretFile, tim.SecretKeyFrom)
 	if err != nil {
 		return nil, err
 	}
 	token := ""
 	if spec.tokenFile != "" {
-		if token, err = readSecret(flagName("callback-token-file"), spec.tokenFile); err != nil {
+		if token, err = readSecret(flagName("callback-token-file"), spec.tokenFile, callbacksign.TokenFrom); err != nil {
 			return nil, err
 		}
 	}
@@ -363,7 +347,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 			a.fake.Close()
 		}
 	}()
-	for i, spec := range append([]appSpec{o.primary()}, o.apps...) {
+	for i, spec := range append([]appSpec{o.primary}, o.apps...) {
 		flagName := func(k string) string { return "--" + k }
 		var attrs []any
 		if i > 0 {
@@ -421,9 +405,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		log.Info("imsim app", "sdkappid", a.spec.sdkAppID, "admin", a.spec.adminID, "callbackAuth", a.signed,
 			"qps", a.spec.qps, "groups", a.spec.groups, "rate", a.spec.rate)
 	}
-	log.Info("imsim listening", "addr", ln.Addr().String(), "sdkappid", o.sdkAppID, "admin", o.adminID,
-		"callbackURL", safeURL(o.callbackURL), "callbackAuth", apps[0].signed, "qps", o.qps,
-		"groups", o.groups, "users", o.users, "rate", o.rate, "seed", o.seed)
+	log.Info("imsim listening", "addr", ln.Addr().String(), "sdkappid", o.primary.sdkAppID, "admin", o.primary.adminID,
+		"callbackURL", safeURL(o.callbackURL), "callbackAuth", apps[0].signed, "qps", o.primary.qps,
+		"groups", o.primary.groups, "users", o.users, "rate", o.primary.rate, "seed", o.seed)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

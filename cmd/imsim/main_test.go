@@ -27,6 +27,62 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// callbackRecorder is a callback endpoint that answers OK and keeps every
+// request.
+type callbackRecorder struct {
+	URL string
+	mu  sync.Mutex
+	got []*http.Request
+}
+
+func newCallbackRecorder(t *testing.T) *callbackRecorder {
+	c := &callbackRecorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.got = append(c.got, r)
+		c.mu.Unlock()
+		io.WriteString(w, `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`)
+	}))
+	t.Cleanup(srv.Close)
+	c.URL = srv.URL
+	return c
+}
+
+func (c *callbackRecorder) requests() []*http.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*http.Request(nil), c.got...)
+}
+
+// startSim runs the program with args, logging to logs, and returns its
+// address once it listens; stop cancels it and returns what run returned
+// (it fails the test if run does not end within 10 s).
+func startSim(t *testing.T, args []string, logs io.Writer) (addr string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, logs, ready) }()
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("exited early: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("not ready")
+	}
+	return addr, func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("did not stop")
+			return nil
+		}
+	}
+}
+
 func TestFlagErrors(t *testing.T) {
 	key := writeFile(t, "key", "k\n")
 	empty := writeFile(t, "empty", "\n")
@@ -91,32 +147,12 @@ func (s *syncBuffer) String() string {
 // to it, simulated users cause signed callbacks, and cancelling stops it.
 func TestServesAndSimulates(t *testing.T) {
 	const secret, token = "imsim-secret-key", "imsim-callback-token"
-	var mu sync.Mutex
-	var got []*http.Request
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r)
-		mu.Unlock()
-		io.WriteString(w, `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`)
-	}))
-	defer rcv.Close()
-
+	rcv := newCallbackRecorder(t)
 	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
 	args := []string{"--listen", "127.0.0.1:0", "--sdkappid", "1400000000",
 		"--secret-key-file", writeFile(t, "key", secret+"\n"), "--callback-token-file", writeFile(t, "token", token),
 		"--callback-url", rcv.URL + "/callback?x=secret-in-query", "--groups", "3", "--users", "5", "--rate", "100", "--log-level", "debug"}
-	go func() { done <- run(ctx, args, logs, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("exited early: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not ready")
-	}
+	addr, stop := startSim(t, args, logs)
 
 	c, err := tim.New(tim.Config{Endpoint: "http://" + addr, SDKAppID: 1400000000, SecretKey: secret})
 	if err != nil {
@@ -134,20 +170,24 @@ func TestServesAndSimulates(t *testing.T) {
 		t.Fatalf("wrong key: %v", err)
 	}
 
-	time.Sleep(300 * time.Millisecond)
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
+	// Wait for the 3 creates and simulated users on at least two
+	// platforms (what is checked below), then stop.
+	platformsSeen := func() int {
+		seen := map[string]bool{}
+		for _, r := range rcv.requests() {
+			seen[r.URL.Query().Get("OptPlatform")] = true
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not stop")
+		return len(seen)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); (len(rcv.requests()) < 5 || platformsSeen() < 3) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	got := rcv.requests()
 	if len(got) < 5 {
-		t.Fatalf("%d callbacks from ~30 simulated events", len(got))
+		t.Fatalf("%d callbacks in 10 s of simulated events at 100/s", len(got))
 	}
 	platforms := map[string]int{}
 	for _, r := range got {
@@ -188,36 +228,15 @@ func TestServesSeveralApps(t *testing.T) {
 		appA, secretA, tokenA = 1400000000, "secret-of-app-a", "token-of-app-a"
 		appB, secretB, tokenB = 1400000002, "secret-of-app-b", "token-of-app-b"
 	)
-	var mu sync.Mutex
-	var got []*http.Request
-	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r)
-		mu.Unlock()
-		io.WriteString(w, `{"ActionStatus":"OK","ErrorInfo":"","ErrorCode":0}`)
-	}))
-	defer rcv.Close()
-
+	rcv := newCallbackRecorder(t)
 	logs := &syncBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
 	args := []string{"--listen", "127.0.0.1:0", "--callback-url", rcv.URL + "/callback",
 		"--sdkappid", "1400000000", "--secret-key-file", writeFile(t, "key-a", secretA+"\n"),
 		"--callback-token-file", writeFile(t, "token-a", tokenA), "--groups", "2",
 		"--app", "sdkappid=1400000002,secret-key-file=" + writeFile(t, "key-b", secretB) +
 			",callback-token-file=" + writeFile(t, "token-b", tokenB+"\n") + ",admin-identifier=boss,groups=1",
 		"--log-level", "debug"}
-	go func() { done <- run(ctx, args, logs, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("exited early: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("not ready")
-	}
+	addr, stop := startSim(t, args, logs)
 
 	client := func(app uint64, admin, key string) *tim.Client {
 		t.Helper()
@@ -272,17 +291,10 @@ func TestServesSeveralApps(t *testing.T) {
 	}
 
 	// Stopping waits until every queued callback is delivered.
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("did not stop")
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	got := rcv.requests()
 	tokens := map[string]string{"1400000000": tokenA, "1400000002": tokenB}
 	perApp := map[string]int{}
 	for _, r := range got {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,11 @@ var (
 	ErrStale   = errors.New("callbacksign: RequestTime outside the allowed skew")
 	ErrBadSign = errors.New("callbacksign: Sign does not match")
 )
+
+// TokenFrom is the callback token stored in b (a file or a Secret's
+// value): trailing line breaks, as an editor or `echo` leaves them, are
+// dropped; anything else is part of the token, as IM takes it.
+func TokenFrom(b []byte) string { return strings.TrimRight(string(b), "\r\n") }
 
 // Sign returns hex(sha256(token + requestTime)) in lower case.
 func Sign(token, requestTime string) string {

@@ -72,3 +72,21 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// A token read from a file or a Secret loses only trailing line breaks:
+// inner and leading spaces are part of it, as IM takes it.
+func TestTokenFrom(t *testing.T) {
+	for in, want := range map[string]string{
+		"tok":         "tok",
+		"tok\n":       "tok",
+		"tok\r\n\n":   "tok",
+		" to k \n":    " to k ",
+		"\n":          "",
+		"":            "",
+		"tok\nnext\n": "tok\nnext",
+	} {
+		if got := TokenFrom([]byte(in)); got != want {
+			t.Errorf("TokenFrom(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -112,7 +112,7 @@ func (f *credFlags) fromFlags(appID string, getenv func(string) string) (credent
 			return credentials{}, fmt.Errorf("--secret-key-file: %w", err)
 		}
 		// As the operator reads its --secret-key-file.
-		cr.secretKey = strings.TrimSpace(string(b))
+		cr.secretKey = tim.SecretKeyFrom(b)
 		if cr.secretKey == "" {
 			return credentials{}, fmt.Errorf("--secret-key-file: %s is empty", f.secretKeyFile)
 		}
@@ -204,7 +204,7 @@ func fromDeployment(ctx context.Context, c client.Client, namespace string) (cre
 	if err := c.Get(ctx, types.NamespacedName{Namespace: h.dep.Namespace, Name: secretName}, &sec); err != nil {
 		return credentials{}, fmt.Errorf("reading Secret %s/%s of Deployment %s: %w", h.dep.Namespace, secretName, depName, clusterErr(err))
 	}
-	secret := strings.TrimSpace(string(sec.Data[key]))
+	secret := tim.SecretKeyFrom(sec.Data[key])
 	if secret == "" {
 		return credentials{}, fmt.Errorf("the Secret %s/%s has no key %q (or it is empty)", h.dep.Namespace, secretName, key)
 	}
@@ -304,7 +304,7 @@ func fromChatApp(ctx context.Context, c client.Client, name, namespace string) (
 	if err := c.Get(ctx, ref, &sec); err != nil {
 		return credentials{}, fmt.Errorf("reading Secret %s of ChatApp %s: %w", ref, name, clusterErr(err))
 	}
-	key := strings.TrimSpace(string(sec.Data[imv1alpha1.SecretKeySecretKey]))
+	key := tim.SecretKeyFrom(sec.Data[imv1alpha1.SecretKeySecretKey])
 	if key == "" {
 		return credentials{}, fmt.Errorf("the Secret %s of ChatApp %s has no key %q (or it is empty)", ref, name, imv1alpha1.SecretKeySecretKey)
 	}

@@ -102,6 +102,11 @@ type Client struct {
 	obs         Observer
 }
 
+// SecretKeyFrom is the secret key stored in b (a file or a Secret's
+// value): a key has no white space, so what surrounds it (a trailing
+// newline) is dropped.
+func SecretKeyFrom(b []byte) string { return strings.TrimSpace(string(b)) }
+
 // New validates cfg and builds a Client.
 func New(cfg Config) (*Client, error) {
 	if cfg.SDKAppID == 0 {

@@ -493,3 +493,24 @@ func TestSetSecretKeyRotatesWithoutRebuilding(t *testing.T) {
 		}
 	}
 }
+
+// A secret key read from a file or a Secret loses the white space around
+// it, which a key never has; what is left is what New and SetSecretKey take.
+func TestSecretKeyFrom(t *testing.T) {
+	for in, want := range map[string]string{
+		"key":         "key",
+		"key\n":       "key",
+		" \tkey\r\n ": "key",
+		"\n":          "",
+	} {
+		got := SecretKeyFrom([]byte(in))
+		if got != want {
+			t.Errorf("SecretKeyFrom(%q) = %q, want %q", in, got, want)
+		}
+		if got != "" {
+			if _, err := New(Config{SDKAppID: 1, SecretKey: got}); err != nil {
+				t.Errorf("New refuses what SecretKeyFrom gives: %v", err)
+			}
+		}
+	}
+}

@@ -269,18 +269,7 @@ func TestSetSecretKeyWhileServing(t *testing.T) {
 		code int
 		err  error
 	}
-	stop, rotated := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(rotated)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-				e.fake.SetSecretKey(keys[i%2])
-			}
-		}
-	}()
+	stopRotating := rotate(func(i int) { e.fake.SetSecretKey(keys[i%2]) })
 	const workers, perWorker = 4, 25
 	var wg sync.WaitGroup
 	outcomes := make(chan outcome, workers*perWorker)
@@ -295,8 +284,7 @@ func TestSetSecretKeyWhileServing(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	close(stop)
-	<-rotated
+	stopRotating()
 	e.fake.SetSecretKey(keys[1])
 	close(outcomes)
 	n := 0
@@ -362,23 +350,11 @@ func TestSetCallbackTokenWhileDelivering(t *testing.T) {
 	tokens := []string{"token-0", "token-1"}
 	// The rotator only swaps tokens; the requests, which may fail the
 	// test, stay on the test goroutine.
-	stop, rotated := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(rotated)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-				e.fake.SetCallbackToken(tokens[i%2])
-			}
-		}
-	}()
+	stopRotating := rotate(func(i int) { e.fake.SetCallbackToken(tokens[i%2]) })
 	for i := range 40 {
 		mustOK(t, e.group(t, "create_group", `{"Type":"Public","GroupId":"g`+strconv.Itoa(i)+`","Name":"n"}`))
 	}
-	close(stop)
-	<-rotated
+	stopRotating()
 	flush(t, e.fake)
 	got := rcv.all()
 	if len(got) != 40 {
@@ -417,4 +393,22 @@ func postCode(c *http.Client, u string) (int, error) {
 		return 0, err
 	}
 	return env.ErrorCode, nil
+}
+
+// rotate calls set(0), set(1), ... on a goroutine of its own until the
+// returned stop is called; stop returns once the goroutine has ended.
+func rotate(set func(i int)) (stop func()) {
+	quit, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		for i := 0; ; i++ {
+			select {
+			case <-quit:
+				return
+			default:
+				set(i)
+			}
+		}
+	}()
+	return func() { close(quit); <-ended }
 }

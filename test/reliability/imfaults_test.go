@@ -36,21 +36,11 @@ var _ = Describe("IM REST faults", Ordered, func() {
 	// setName changes spec.name without waiting.
 	setName := func(name string) {
 		GinkgoHelper()
-		Eventually(func() error {
-			cg := getCG(ns, id)
-			cg.Spec.Name = ptr.To(name)
-			return k8s.Update(ctx, cg)
-		}).WithTimeout(10 * time.Second).Should(Succeed())
+		setSpecName(ns, id, name)
 	}
 	synced := func(name string) {
 		GinkgoHelper()
-		Eventually(func(g Gomega) {
-			snap, _ := fake.Group(id)
-			g.Expect(snap.Name).To(Equal(name))
-			cg := getCG(ns, id)
-			g.Expect(cg.Status.ObservedGeneration).To(Equal(cg.Generation))
-			g.Expect(condition(cg, imv1alpha1.ConditionSynced)).To(BeEquivalentTo("True"))
-		}).WithTimeout(120 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+		awaitSyncedName(fake, ns, id, name, 120*time.Second)
 	}
 
 	It("HTTP 5xx from IM: retried with backoff, bounded, then Synced", func() {

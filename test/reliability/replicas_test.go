@@ -212,17 +212,6 @@ var _ = Describe("two replicas, attributes from callbacks alone", func() {
 // rename sets spec.name and waits until the IM backend has it.
 func rename(ns, groupID, name string) {
 	GinkgoHelper()
-	Eventually(func() error {
-		cg := getCG(ns, groupID)
-		cg.Spec.Name = ptr.To(name)
-		return k8s.Update(ctx, cg)
-	}).WithTimeout(10 * time.Second).Should(Succeed())
-	Eventually(func(g Gomega) {
-		snap, ok := fake.Group(groupID)
-		g.Expect(ok).To(BeTrue())
-		g.Expect(snap.Name).To(Equal(name))
-		cg := getCG(ns, groupID)
-		g.Expect(cg.Status.ObservedGeneration).To(Equal(cg.Generation))
-		g.Expect(condition(cg, imv1alpha1.ConditionSynced)).To(BeEquivalentTo("True"))
-	}).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(Succeed())
+	setSpecName(ns, groupID, name)
+	awaitSyncedName(fake, ns, groupID, name, 60*time.Second)
 }

@@ -211,22 +211,11 @@ var _ = Describe("credential rotation under a callback flood", Ordered, func() {
 	// and reports Synced=True for its current generation.
 	synced := func(f *timfake.Server, id, name string) {
 		GinkgoHelper()
-		Eventually(func(g Gomega) {
-			snap, ok := f.Group(id)
-			g.Expect(ok).To(BeTrue())
-			g.Expect(snap.Name).To(Equal(name))
-			cg := getCG(ns, id)
-			g.Expect(cg.Status.ObservedGeneration).To(Equal(cg.Generation))
-			g.Expect(condition(cg, imv1alpha1.ConditionSynced)).To(BeEquivalentTo("True"))
-		}).WithTimeout(60*time.Second).WithPolling(250*time.Millisecond).Should(Succeed(), "%s named %q", id, name)
+		awaitSyncedName(f, ns, id, name, 60*time.Second)
 	}
 	rename := func(id, name string) {
 		GinkgoHelper()
-		Eventually(func() error {
-			cg := getCG(ns, id)
-			cg.Spec.Name = ptr.To(name)
-			return k8s.Update(ctx, cg)
-		}).WithTimeout(10 * time.Second).Should(Succeed())
+		setSpecName(ns, id, name)
 	}
 	appReady := func() string {
 		ca := &imv1alpha1.ChatApp{}

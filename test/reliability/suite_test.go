@@ -39,6 +39,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -486,6 +487,31 @@ func newChatGroup(ns, groupID string, policy imv1alpha1.ManagementPolicy, mutate
 	}
 	Expect(k8s.Create(ctx, cg)).To(Succeed())
 	return cg
+}
+
+// setSpecName sets spec.name of the ChatGroup of groupID, without waiting
+// for IM.
+func setSpecName(ns, groupID, name string) {
+	GinkgoHelper()
+	Eventually(func() error {
+		cg := getCG(ns, groupID)
+		cg.Spec.Name = ptr.To(name)
+		return k8s.Update(ctx, cg)
+	}).WithTimeout(10 * time.Second).Should(Succeed())
+}
+
+// awaitSyncedName waits until f holds groupID named name and its ChatGroup
+// reports Synced=True for its current generation.
+func awaitSyncedName(f *timfake.Server, ns, groupID, name string, timeout time.Duration) {
+	GinkgoHelper()
+	Eventually(func(g Gomega) {
+		snap, ok := f.Group(groupID)
+		g.Expect(ok).To(BeTrue())
+		g.Expect(snap.Name).To(Equal(name))
+		cg := getCG(ns, groupID)
+		g.Expect(cg.Status.ObservedGeneration).To(Equal(cg.Generation))
+		g.Expect(condition(cg, imv1alpha1.ConditionSynced)).To(BeEquivalentTo("True"))
+	}).WithTimeout(timeout).WithPolling(250*time.Millisecond).Should(Succeed(), "%s named %q", groupID, name)
 }
 
 func getCG(ns, groupID string) *imv1alpha1.ChatGroup {
