@@ -71,8 +71,12 @@ type appReconciler struct {
 	clients map[string]appClient
 	// verified is, per app, the fingerprint of the credentials last checked
 	// with IM and the result: a wrong key costs one call per change of the
-	// Secret or spec, not one per reconcile.
+	// Secret or spec (and one per CredentialsRetry while refused), not one
+	// per reconcile.
 	verified map[string]verification
+	// wake enqueues a ChatApp: on election, and when a ChatGroup's call
+	// finds its credentials refused.
+	wake chan event.TypedGenericEvent[*imv1alpha1.ChatApp]
 }
 
 type appClient struct {
@@ -91,6 +95,14 @@ type clientTarget struct {
 type verification struct {
 	fingerprint string
 	refused     string // IM's refusal, "" when it accepted
+	// checked is when IM gave that answer: a refusal is asked again
+	// CredentialsRetry later, since a key revoked or an app suspended in
+	// the IM console can come back without any change here.
+	checked time.Time
+	// version and client are the credentials and the client the answer
+	// is about: a ChatGroup's refusal counts only for the same ones.
+	version string
+	client  apps.REST
 }
 
 // setupApps adds the ChatApp controller and, on the leader, the pass that
@@ -98,8 +110,9 @@ type verification struct {
 // leader only, so a new leader brings it up to date).
 func setupApps(mgr ctrl.Manager, r *Reconciler) error {
 	ar := &appReconciler{client: mgr.GetClient(), reg: r.apps, opts: r.opts, elected: mgr.Elected(),
-		clients: map[string]appClient{}, verified: map[string]verification{}}
-	onLead := make(chan event.TypedGenericEvent[*imv1alpha1.ChatApp])
+		clients: map[string]appClient{}, verified: map[string]verification{},
+		wake: make(chan event.TypedGenericEvent[*imv1alpha1.ChatApp])}
+	r.appRefused = ar.refusedByIM
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named("chatapp").
 		For(&imv1alpha1.ChatApp{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
@@ -108,7 +121,7 @@ func setupApps(mgr ctrl.Manager, r *Reconciler) error {
 			builder.WithPredicates(predicate.Funcs{
 				UpdateFunc: func(event.UpdateEvent) bool { return false },
 			})).
-		WatchesRawSource(source.Channel(onLead, &handler.TypedEnqueueRequestForObject[*imv1alpha1.ChatApp]{})).
+		WatchesRawSource(source.Channel(ar.wake, &handler.TypedEnqueueRequestForObject[*imv1alpha1.ChatApp]{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1, NeedLeaderElection: ptr.To(false)})
 	if r.opts.OperatorNamespace != "" {
 		b = b.Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(ar.appsOfSecret),
@@ -127,7 +140,7 @@ func setupApps(mgr ctrl.Manager, r *Reconciler) error {
 		}
 		for i := range list.Items {
 			select {
-			case onLead <- event.TypedGenericEvent[*imv1alpha1.ChatApp]{Object: &list.Items[i]}:
+			case ar.wake <- event.TypedGenericEvent[*imv1alpha1.ChatApp]{Object: &list.Items[i]}:
 			case <-ctx.Done():
 				return nil
 			}
@@ -213,15 +226,19 @@ func (a *appReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			fmt.Sprintf("SDKAppID %d is already served by %s; this ChatApp gets no callbacks and no ChatGroup can use it", ca.Spec.SDKAppID, appLabel(dupOf)))
 		ready = &c
 	}
+	var res ctrl.Result
 	var retry error
 	if ready == nil {
-		c, err := a.verify(ctx, ca.Name, l)
-		ready, retry = &c, err
+		c, recheck, err := a.verify(ctx, ca.Name, l)
+		ready, res.RequeueAfter, retry = &c, recheck, err
 	}
 	if err := a.writeStatus(ctx, ca, *ready); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{}, retry
+	if retry != nil {
+		return ctrl.Result{}, retry
+	}
+	return res, nil
 }
 
 // appLabel names an app in a message.
@@ -325,21 +342,24 @@ func (a *appReconciler) clientFor(ca *imv1alpha1.ChatApp, key string) (*tim.Clie
 
 // verify checks the credentials with IM once per fingerprint. A transient
 // failure (network, rate limit) is returned for a retry with backoff; a
-// refusal is remembered until the Secret or spec changes.
-func (a *appReconciler) verify(ctx context.Context, name string, l loaded) (metav1.Condition, error) {
+// refusal, the check's own or one a ChatGroup's call met (refusedByIM), is
+// asked again when the Secret or spec changes and every CredentialsRetry
+// (recheck: the wait until then).
+func (a *appReconciler) verify(ctx context.Context, name string, l loaded) (c metav1.Condition, recheck time.Duration, err error) {
+	now := a.opts.Now()
 	a.mu.Lock()
 	v, ok := a.verified[name]
 	a.mu.Unlock()
-	if !ok || v.fingerprint != l.fingerprint {
+	if !ok || v.fingerprint != l.fingerprint || (v.refused != "" && now.Sub(v.checked) >= a.opts.CredentialsRetry) {
 		vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := a.opts.VerifyCredentials(vctx, l.app.Client)
 		cancel()
 		if err != nil && !tim.IsCredentials(err) {
 			c := cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonReconcileError,
 				"checking the credentials with IM failed; retrying: "+err.Error())
-			return c, err
+			return c, 0, err
 		}
-		v = verification{fingerprint: l.fingerprint}
+		v = verification{fingerprint: l.fingerprint, checked: now, version: l.app.CredentialsVersion, client: l.app.Client}
 		if err != nil {
 			v.refused = err.Error()
 		}
@@ -349,9 +369,38 @@ func (a *appReconciler) verify(ctx context.Context, name string, l loaded) (meta
 	}
 	if v.refused != "" {
 		return cond(imv1alpha1.ConditionReady, false, imv1alpha1.ReasonCredentialsInvalid,
-			"IM refused the credentials (fix the Secret's secretKey or spec.adminIdentifier; checked again when either changes): "+v.refused), nil
+			fmt.Sprintf("IM refused the credentials (fix the Secret's secretKey or spec.adminIdentifier, or the app in the IM console; checked again when either changes and every %s): %s",
+				a.opts.CredentialsRetry, v.refused)), v.checked.Add(a.opts.CredentialsRetry).Sub(now), nil
 	}
-	return cond(imv1alpha1.ConditionReady, true, imv1alpha1.ReasonAvailable, "the credentials are loaded and IM accepts them"), nil
+	return cond(imv1alpha1.ConditionReady, true, imv1alpha1.ReasonAvailable, "the credentials are loaded and IM accepts them"), 0, nil
+}
+
+// refusedByIM takes IM's refusal of app's credentials in a ChatGroup's
+// call. The check above ran when the credentials were loaded; a key
+// revoked or an app suspended in the IM console later changes nothing
+// here, and without this the ChatApp would stay Ready while every one of
+// its ChatGroups reports CredentialsInvalid. A refusal of credentials or a
+// client other than the ones last checked (the Secret changed meanwhile)
+// counts for nothing: the check of the new ones decides.
+func (a *appReconciler) refusedByIM(ctx context.Context, app *apps.App, err error) {
+	if app.Name == apps.DefaultName || app.Client == nil {
+		return // the default app has no ChatApp to report on
+	}
+	a.mu.Lock()
+	v, ok := a.verified[app.Name]
+	news := ok && v.refused == "" && v.version == app.CredentialsVersion && v.client == app.Client
+	if news {
+		v.refused, v.checked = err.Error(), a.opts.Now()
+		a.verified[app.Name] = v
+	}
+	a.mu.Unlock()
+	if !news {
+		return // already reported, or about other credentials
+	}
+	select {
+	case a.wake <- event.TypedGenericEvent[*imv1alpha1.ChatApp]{Object: &imv1alpha1.ChatApp{ObjectMeta: metav1.ObjectMeta{Name: app.Name}}}:
+	case <-ctx.Done():
+	}
 }
 
 // writeStatus writes the ChatApp's status when it differs.

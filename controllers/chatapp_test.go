@@ -3,6 +3,7 @@ package controllers_test
 import (
 	"context"
 	"net/http/httptest"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -349,6 +350,32 @@ var _ = Describe("Several apps", func() {
 			return r.fake.CallbackStats().Failed - failed
 		}, "20s").Should(Equal(uint64(1)), "a callback signed with the removed token must be refused")
 		Consistently(func() string { return fetch(cg).Status.Notification }, "1s").ShouldNot(Equal(refusedNote))
+	})
+
+	It("reports credentials IM stops accepting (revoked in the console) on the ChatApp, and asks again every CredentialsRetry", func() {
+		startOperator(func(o *controllers.Options, _ *webhookserver.Options) { o.CredentialsRetry = 3 * time.Second })
+		DeferCleanup(func() { startOperator(nil) })
+		r := newOtherApp("app-revoked")
+		r.serve(nil)
+		cg := newChatGroup(newNamespace(), "revoked", uniq("revoked"), func(s *imv1alpha1.ChatGroupSpec) { inApp(r.name)(s); s.Type = "Public" })
+		waitSynced(cg)
+
+		By("IM refusing the key the Secret still holds")
+		r.fake.SetSecretKey("revoked-in-the-console-0123456789")
+		update(cg, func(cg *imv1alpha1.ChatGroup) { cg.Spec.Name = ptr("after the revocation") })
+		Eventually(func() string { return condition(imv1alpha1.ConditionReady)(fetch(cg)) }, "20s").Should(Equal("False/CredentialsInvalid"))
+		Eventually(appReady(r.name), "20s").Should(Equal("False/CredentialsInvalid"))
+		ca := &imv1alpha1.ChatApp{}
+		Expect(k8s.Get(ctx, client.ObjectKey{Name: r.name}, ca)).To(Succeed())
+		msg := meta.FindStatusCondition(ca.Status.Conditions, imv1alpha1.ConditionReady).Message
+		Expect(msg).To(ContainSubstring("IM console"))
+		Expect(msg).NotTo(ContainSubstring(r.key))
+
+		By("IM accepting the key again, with no change to the Secret")
+		r.fake.SetSecretKey(r.key)
+		Eventually(appReady(r.name), "20s").Should(Equal("True/Available"))
+		Eventually(func() string { g, _ := r.fake.Group(cg.Spec.GroupID); return g.Name }, "20s").Should(Equal("after the revocation"))
+		waitSynced(cg)
 	})
 
 	It("without a default app, a ChatGroup without appRef reports NoApp and makes no call", func() {

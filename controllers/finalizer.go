@@ -133,6 +133,7 @@ func (r *Reconciler) finalize(ctx context.Context, cg *imv1alpha1.ChatGroup) (ct
 	err := app.Client.DestroyGroup(ctx, cg.Spec.GroupID)
 	if err != nil && !tim.IsNotFound(err) {
 		fl := r.classify(key, err)
+		r.credentialsRefused(ctx, app, err)
 		r.holds.set(key, cg.Generation, fl, now)
 		if werr := r.writeFailure(ctx, cg, &fl.synced, fl.ready); werr != nil && fl.retErr == nil {
 			return ctrl.Result{}, werr

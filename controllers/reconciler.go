@@ -33,6 +33,7 @@ import (
 	"github.com/chatgroup-operator/chatgroup-operator/internal/apps"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/destroybudget"
 	"github.com/chatgroup-operator/chatgroup-operator/internal/objwrite"
+	"github.com/chatgroup-operator/chatgroup-operator/internal/tim"
 )
 
 // +kubebuilder:rbac:groups=im.chatgroup.dev,resources=chatgroups,verbs=get;list;watch;update;patch
@@ -188,6 +189,17 @@ type Reconciler struct {
 	// enqueue lets the resync hand drifted ChatGroups to the controller
 	// even when the resync had nothing to write to their status.
 	enqueue chan event.TypedGenericEvent[*imv1alpha1.ChatGroup]
+	// appRefused tells the ChatApp controller that IM refused an app's
+	// credentials in a call (nil without it: unit tests).
+	appRefused func(context.Context, *apps.App, error)
+}
+
+// credentialsRefused passes IM's refusal of app's credentials, met by a
+// ChatGroup's call or the resync, on to the app's ChatApp.
+func (r *Reconciler) credentialsRefused(ctx context.Context, app *apps.App, err error) {
+	if r.appRefused != nil && tim.IsCredentials(err) {
+		r.appRefused(ctx, app, err)
+	}
 }
 
 // Setup builds the reconciler and the resync, and adds both to mgr.

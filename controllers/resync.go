@@ -169,6 +169,7 @@ func (s *Resyncer) resyncApp(ctx context.Context, app *apps.App) (ResyncStats, e
 				firstErr = err
 			}
 			if tim.IsCredentials(err) || ctx.Err() != nil {
+				s.r.credentialsRefused(ctx, app, err)
 				return stats, err
 			}
 			continue

@@ -170,6 +170,7 @@ func (r *Reconciler) sync(ctx context.Context, cg *imv1alpha1.ChatGroup) (ctrl.R
 			break
 		}
 		fl := r.classify(key, err)
+		r.credentialsRefused(ctx, app, err)
 		f.synced, f.ready = &fl.synced, fl.ready
 		if fl.terminal {
 			// A refused value is not retried until spec changes (or the
