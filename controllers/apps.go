@@ -68,7 +68,7 @@ func (r *Reconciler) appLoading(ctx context.Context, cg *imv1alpha1.ChatGroup) b
 	if name == apps.DefaultName {
 		return false // the default app is registered before anything starts
 	}
-	if _, dupOf, ok := r.apps.Lookup(name); ok || dupOf != "" {
+	if r.apps.Has(name) {
 		return false
 	}
 	err := r.client.Get(ctx, client.ObjectKey{Name: name}, &imv1alpha1.ChatApp{})

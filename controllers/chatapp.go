@@ -13,9 +13,11 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -77,6 +79,9 @@ type appReconciler struct {
 	// wake enqueues a ChatApp: on election, and when a ChatGroup's call
 	// finds its credentials refused.
 	wake chan event.TypedGenericEvent[*imv1alpha1.ChatApp]
+	// started is set once the ChatApps that existed at start are loaded
+	// (see loadedCheck).
+	started atomic.Bool
 }
 
 type appClient struct {
@@ -132,6 +137,9 @@ func setupApps(mgr ctrl.Manager, r *Reconciler) error {
 	if err := b.Complete(ar); err != nil {
 		return err
 	}
+	if err := mgr.AddReadyzCheck("chatapps", ar.loadedCheck); err != nil {
+		return err
+	}
 	return mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		<-mgr.Elected()
 		var list imv1alpha1.ChatAppList
@@ -148,6 +156,36 @@ func setupApps(mgr ctrl.Manager, r *Reconciler) error {
 		<-ctx.Done()
 		return nil
 	}))
+}
+
+// loadedCheck is the replica's readiness: it fails until every ChatApp in
+// the cache is in the registry (loaded, however broken: a missing Secret
+// or a refused key still loads, with its problem). Until then this
+// replica's receiver would answer that app's callbacks 403, and IM does
+// not retry them; a new pod in a rollout must not take the Service's
+// traffic in that moment. Once passed it stays passed: a ChatApp created
+// later must not take every replica, and every app's callbacks, off the
+// Service while it loads.
+func (a *appReconciler) loadedCheck(req *http.Request) error {
+	if a.started.Load() {
+		return nil
+	}
+	var list imv1alpha1.ChatAppList
+	if err := a.client.List(req.Context(), &list); err != nil {
+		return fmt.Errorf("listing ChatApps: %w", err)
+	}
+	var waiting []string
+	for i := range list.Items {
+		if ca := &list.Items[i]; ca.DeletionTimestamp.IsZero() && !a.reg.Has(ca.Name) {
+			waiting = append(waiting, ca.Name)
+		}
+	}
+	if len(waiting) > 0 {
+		sort.Strings(waiting)
+		return fmt.Errorf("%d ChatApps not loaded yet, among them %s", len(waiting), strings.Join(waiting[:min(len(waiting), 5)], ", "))
+	}
+	a.started.Store(true)
+	return nil
 }
 
 func appOfChatGroup(_ context.Context, o client.Object) []reconcile.Request {

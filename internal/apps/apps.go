@@ -251,6 +251,15 @@ func (r *Registry) Lookup(name string) (app *App, dupOf string, ok bool) {
 	return a, "", true
 }
 
+// Has reports whether an app named name was set, whether it serves its
+// SDKAppID or is a duplicate: the ChatApp of that name has been loaded.
+func (r *Registry) Has(name string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.byName[name]
+	return ok
+}
+
 // Serving returns the apps that serve their SDKAppID, by name.
 func (r *Registry) Serving() []*App {
 	r.mu.RLock()

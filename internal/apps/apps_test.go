@@ -23,6 +23,9 @@ func TestRegistryServesOneAppPerSDKAppIDAndTellsOfChanges(t *testing.T) {
 	if _, dupOf, ok := r.Lookup("newer"); ok || dupOf != "older" {
 		t.Fatalf("Lookup(newer) = ok %v dupOf %q, want a duplicate of older", ok, dupOf)
 	}
+	if !r.Has("newer") || !r.Has("older") || r.Has("nothing") {
+		t.Fatalf("Has: newer %v, older %v, nothing %v; want a duplicate and the app it copies loaded, nothing not", r.Has("newer"), r.Has("older"), r.Has("nothing"))
+	}
 
 	heard = nil
 	r.Set(App{Name: "older", SDKAppID: 7, Since: t0}) // the same again

@@ -3,10 +3,15 @@ package controllers
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
@@ -92,4 +97,45 @@ func TestARefusalIsCheckedAgainAfterCredentialsRetry(t *testing.T) {
 	check(metav1.ConditionTrue, 0, 2)
 	now = start.Add(time.Hour)
 	check(metav1.ConditionTrue, 0, 2) // accepted: not asked again
+}
+
+// A replica is not ready until every ChatApp in its cache is loaded, a
+// broken one included (a duplicate, a missing Secret), so that a new pod
+// does not answer an app's callbacks 403 while it loads; a ChatApp being
+// deleted is not waited for, and once ready a ChatApp created later does
+// not make the replica unready.
+func TestReadyOnlyOnceTheChatAppsAtStartAreLoaded(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := imv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	gone := metav1.Now()
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
+		&imv1alpha1.ChatApp{ObjectMeta: metav1.ObjectMeta{Name: "shop"}},
+		&imv1alpha1.ChatApp{ObjectMeta: metav1.ObjectMeta{Name: "shop-copy"}},
+		&imv1alpha1.ChatApp{ObjectMeta: metav1.ObjectMeta{Name: "leaving", DeletionTimestamp: &gone, Finalizers: []string{"test"}}},
+	).Build()
+	reg := apps.New()
+	ar := &appReconciler{client: c, reg: reg}
+	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+
+	err := ar.loadedCheck(req)
+	if err == nil || !strings.Contains(err.Error(), "shop, shop-copy") || strings.Contains(err.Error(), "leaving") {
+		t.Fatalf("with nothing loaded: %v", err)
+	}
+	reg.Set(apps.App{Name: "shop", SDKAppID: 7})
+	if err := ar.loadedCheck(req); err == nil || !strings.Contains(err.Error(), "1 ChatApps not loaded yet, among them shop-copy") {
+		t.Fatalf("with shop loaded: %v", err)
+	}
+	// A duplicate SDKAppID is loaded too: it serves nothing, by design.
+	reg.Set(apps.App{Name: "shop-copy", SDKAppID: 7, Since: time.Now(), NoClient: "no key"})
+	if err := ar.loadedCheck(req); err != nil {
+		t.Fatalf("with every ChatApp loaded: %v", err)
+	}
+	if err := c.Create(context.Background(), &imv1alpha1.ChatApp{ObjectMeta: metav1.ObjectMeta{Name: "later"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ar.loadedCheck(req); err != nil {
+		t.Fatalf("a ChatApp created after the replica was ready made it unready: %v", err)
+	}
 }
