@@ -40,7 +40,7 @@ var _ = Describe("ChatGroup controller", func() {
 		// Created once, and nothing pushed after: the reconciles that the
 		// callbacks' status writes trigger must not act on stale status.
 		Consistently(func() []int {
-			return []int{bodies.forGroup("create_group", id), bodies.forGroup("modify_group_base_info", id)}
+			return []int{fake.CallsFor("create_group", id), fake.CallsFor("modify_group_base_info", id)}
 		}, "2s").Should(Equal([]int{1, 0}))
 		// The create callback reaches status through the real receiver.
 		Eventually(func(g Gomega) {

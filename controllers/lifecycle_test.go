@@ -38,7 +38,7 @@ var _ = Describe("Deletion", func() {
 		Expect(k8s.Delete(context.Background(), cg)).To(Succeed())
 		Eventually(gone(cg), "15s").Should(BeTrue())
 		Expect(exists(id)()).To(BeFalse())
-		Expect(bodies.forGroup("destroy_group", id)).To(Equal(1), "one destroy_group, also when reconciles race the finalizer removal")
+		Expect(fake.CallsFor("destroy_group", id)).To(Equal(1), "one destroy_group, also when reconciles race the finalizer removal")
 		Expect(rec.events(cg, "GroupDestroyed")).To(HaveLen(1))
 	})
 

@@ -51,15 +51,15 @@ var _ = Describe("member count recount", func() {
 		}
 		Expect(fake.WaitCallbacksDelivered(ctx)).To(Succeed())
 		Eventually(func() int64 { return fetch(cg).Status.MemberCount }, "10s").Should(Equal(int64(3)), "the three joins, with no count to add them to")
-		reads := bodies.forGroup("get_group_info", id)
+		reads := fake.CallsFor("get_group_info", id)
 
 		annotate(cg, imv1alpha1.AnnotationPaused, "")
 		// The first read and the recounts 2 s and 6 s after it are stamped
 		// before the joins; the one 14 s after it is not.
 		Eventually(func() int64 { return fetch(cg).Status.MemberCount }, "30s").Should(Equal(int64(4)), "the owner and the three joins")
-		Expect(bodies.forGroup("get_group_info", id) - reads).To(BeNumerically("<=", 4))
+		Expect(fake.CallsFor("get_group_info", id) - reads).To(BeNumerically("<=", 4))
 		// The count landed: no more recounts.
-		n := bodies.forGroup("get_group_info", id)
-		Consistently(func() int { return bodies.forGroup("get_group_info", id) }, "5s", "500ms").Should(Equal(n))
+		n := fake.CallsFor("get_group_info", id)
+		Consistently(func() int { return fake.CallsFor("get_group_info", id) }, "5s", "500ms").Should(Equal(n))
 	})
 })

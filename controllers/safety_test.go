@@ -26,7 +26,7 @@ import (
 func destroys(ids ...string) int {
 	n := 0
 	for _, id := range ids {
-		n += bodies.forGroup("destroy_group", id)
+		n += fake.CallsFor("destroy_group", id)
 	}
 	return n
 }
@@ -113,14 +113,14 @@ var _ = Describe("Safety", Serial, func() {
 		startOperator(nil)
 		Consistently(restCalls, "3s", "250ms").Should(Equal(calls), "a restart changes nothing")
 		Expect(condition(imv1alpha1.ConditionReady)(fetch(b))).To(Equal("False/Conflict"))
-		Expect(bodies.forGroup("create_group", id)).To(Equal(1))
-		Expect(bodies.forGroup("modify_group_base_info", id)).To(BeZero())
+		Expect(fake.CallsFor("create_group", id)).To(Equal(1))
+		Expect(fake.CallsFor("modify_group_base_info", id)).To(BeZero())
 
 		// The owner goes (Orphan): b owns the group, reads it and pushes once.
 		Expect(k8s.Delete(context.Background(), a)).To(Succeed())
 		waitSynced(b)
-		Expect(bodies.forGroup("modify_group_base_info", id)).To(Equal(1))
-		Consistently(func() int { return bodies.forGroup("modify_group_base_info", id) }, "5s", "250ms").Should(Equal(1))
+		Expect(fake.CallsFor("modify_group_base_info", id)).To(Equal(1))
+		Consistently(func() int { return fake.CallsFor("modify_group_base_info", id) }, "5s", "250ms").Should(Equal(1))
 		g, _ := fake.Group(id)
 		Expect(g.Name).To(Equal("from the other"))
 		Expect(writeCallsFor(id)).To(Equal(2), "one create_group by the first owner, one modify by the second: nothing else")
@@ -219,7 +219,7 @@ var _ = Describe("Safety", Serial, func() {
 			waitSynced(cg)
 			annotate(cg, imv1alpha1.AnnotationPaused, "true")
 			Eventually(getter(cg), "20s").Should(WithTransform(condition(imv1alpha1.ConditionSynced), Equal("False/Paused")))
-			calls, reads, pushes := restCalls(), fake.Calls("get_group_info"), bodies.forGroup("modify_group_base_info", id)
+			calls, reads, pushes := restCalls(), fake.Calls("get_group_info"), fake.CallsFor("modify_group_base_info", id)
 
 			user := fake.User("talker", timfake.PlatformAndroid)
 			Expect(user.Join(id)).To(Succeed())
@@ -242,7 +242,7 @@ var _ = Describe("Safety", Serial, func() {
 			annotate(cg, imv1alpha1.AnnotationPaused, "")
 			waitSynced(cg)
 			Expect(fake.Calls("get_group_info") - reads).To(Equal(1))
-			Expect(bodies.forGroup("modify_group_base_info", id) - pushes).To(Equal(1))
+			Expect(fake.CallsFor("modify_group_base_info", id) - pushes).To(Equal(1))
 			g, _ := fake.Group(id)
 			Expect(g.Name).To(Equal("v2"))
 		})
@@ -393,7 +393,7 @@ func writeCallsFor(groupID string) int {
 	n := 0
 	for _, c := range restCommands {
 		if c != "get_group_info" && c != "get_group_attr" {
-			n += bodies.forGroup(c, groupID)
+			n += fake.CallsFor(c, groupID)
 		}
 	}
 	return n

@@ -86,26 +86,6 @@ func (b *bodyLog) since(cmd string, n int) []map[string]any {
 	return out
 }
 
-// forGroup counts the cmd requests that named groupID (as GroupId, or in
-// get_group_info's GroupIdList).
-func (b *bodyLog) forGroup(cmd, groupID string) int {
-	n := 0
-	for _, m := range b.since(cmd, 0) {
-		if m["GroupId"] == groupID {
-			n++
-			continue
-		}
-		ids, _ := m["GroupIdList"].([]any)
-		for _, id := range ids {
-			if id == groupID {
-				n++
-				break
-			}
-		}
-	}
-	return n
-}
-
 func (b *bodyLog) count(cmd string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -7,11 +7,14 @@ import (
 
 // injector holds the test-controlled failures and the call counters.
 type injector struct {
-	mu       sync.Mutex
-	calls    map[string]int
-	errs     map[string][]injected // per command, consumed in order
-	httpFail []injected            // status codes, any command
-	delay    time.Duration
+	mu    sync.Mutex
+	calls map[string]int
+	// groupCalls counts, per command and group, the requests that named
+	// the group: a test on a shared fake counts its own group's calls.
+	groupCalls map[groupCall]int
+	errs       map[string][]injected // per command, consumed in order
+	httpFail   []injected            // status codes, any command
+	delay      time.Duration
 }
 
 type injected struct {
@@ -19,14 +22,20 @@ type injected struct {
 	times int // < 0: forever
 }
 
+type groupCall struct{ command, groupID string }
+
 func (in *injector) init() {
 	in.calls = make(map[string]int)
+	in.groupCalls = make(map[groupCall]int)
 	in.errs = make(map[string][]injected)
 }
 
-func (in *injector) count(command string) {
+func (in *injector) count(command string, groups []string) {
 	in.mu.Lock()
 	in.calls[command]++
+	for _, g := range groups {
+		in.groupCalls[groupCall{command, g}]++
+	}
 	in.mu.Unlock()
 }
 
@@ -113,9 +122,19 @@ func (s *Server) Calls(command string) int {
 	return s.inj.calls[command]
 }
 
+// CallsFor returns how many requests reached command naming groupID (as
+// GroupId, or in get_group_info's GroupIdList), counting refused and failed
+// ones: what one group cost on a fake other groups share.
+func (s *Server) CallsFor(command, groupID string) int {
+	s.inj.mu.Lock()
+	defer s.inj.mu.Unlock()
+	return s.inj.groupCalls[groupCall{command, groupID}]
+}
+
 // ResetCalls zeroes the counters.
 func (s *Server) ResetCalls() {
 	s.inj.mu.Lock()
 	defer s.inj.mu.Unlock()
 	s.inj.calls = make(map[string]int)
+	s.inj.groupCalls = make(map[groupCall]int)
 }

@@ -511,9 +511,19 @@ func TestInjectionAndCounters(t *testing.T) {
 	if n := e.fake.Calls("get_group_info"); n != 3 {
 		t.Fatalf("get_group_info Calls = %d, want 3", n)
 	}
+	// Per group: the failed HTTP request counts too; another group's does not.
+	mustOK(t, e.group(t, "get_group_info", `{"GroupIdList":["other","nowhere"]}`))
+	for _, c := range []struct {
+		cmd, group string
+		want       int
+	}{{"get_group_info", "g", 3}, {"get_group_info", "other", 1}, {"create_group", "g", 3}, {"destroy_group", "g", 1}, {"destroy_group", "other", 0}} {
+		if n := e.fake.CallsFor(c.cmd, c.group); n != c.want {
+			t.Fatalf("CallsFor(%s, %s) = %d, want %d", c.cmd, c.group, n, c.want)
+		}
+	}
 	e.fake.ResetCalls()
-	if n := e.fake.Calls("get_group_info"); n != 0 {
-		t.Fatalf("after reset: %d", n)
+	if n, ng := e.fake.Calls("get_group_info"), e.fake.CallsFor("get_group_info", "g"); n != 0 || ng != 0 {
+		t.Fatalf("after reset: %d, %d for g", n, ng)
 	}
 	// Forever, until cleared.
 	e.fake.InjectError("get_group_info", 10002, -1)

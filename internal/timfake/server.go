@@ -281,8 +281,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) (string, int) {
 	service, command, pathOK := splitPath(r.URL.Path)
+	// Read before anything can refuse the request, so that every request
+	// is counted for the groups it names (an injected HTTP failure too).
+	body, readErr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if pathOK {
-		s.inj.count(command)
+		s.inj.count(command, namedGroups(body))
 	}
 	if status, ok := s.inj.takeHTTPFailure(); ok {
 		http.Error(w, http.StatusText(status), status)
@@ -316,9 +319,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (string, int) {
 	if code, ok := s.inj.takeError(command); ok {
 		return fail(errf(code, "injected error"))
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return fail(errf(CodeHTTPParse, "reading body: %v", err))
+	if readErr != nil {
+		return fail(errf(CodeHTTPParse, "reading body: %v", readErr))
 	}
 	if len(body) > maxBody {
 		return fail(errf(CodeHTTPParse, "body larger than %d bytes", maxBody))
@@ -336,6 +338,26 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) (string, int) {
 	}
 	writeJSON(w, resp)
 	return command, 0
+}
+
+// namedGroups returns the groups a request body names (GroupId, and
+// get_group_info's GroupIdList), for CallsFor; nothing for a body that is
+// not such a JSON object.
+func namedGroups(body []byte) []string {
+	if len(body) > maxBody {
+		return nil
+	}
+	var ids struct {
+		GroupID     string   `json:"GroupId"`
+		GroupIDList []string `json:"GroupIdList"`
+	}
+	if json.Unmarshal(body, &ids) != nil {
+		return nil
+	}
+	if ids.GroupID != "" {
+		return append(ids.GroupIDList, ids.GroupID)
+	}
+	return ids.GroupIDList
 }
 
 // route checks what can be checked before the app is known: the method, the

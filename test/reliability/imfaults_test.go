@@ -44,11 +44,11 @@ var _ = Describe("IM REST faults", Ordered, func() {
 	}
 
 	It("HTTP 5xx from IM: retried with backoff, bounded, then Synced", func() {
-		before := restCalls()
+		before := restCalls(id)
 		fake.FailHTTP(http.StatusBadGateway, 6)
 		setName("n1")
 		synced("n1")
-		calls := restCalls() - before
+		calls := restCalls(id) - before
 		// A pass is at most 3 calls (group info, attributes, modify). Each
 		// of the 6 failures ends a pass (or is retried inside the client),
 		// after at most 2 calls that succeeded, and one final pass succeeds:
@@ -58,24 +58,24 @@ var _ = Describe("IM REST faults", Ordered, func() {
 	})
 
 	It("IM answers slower than the client timeout: no pile-up, Synced once it answers", func() {
-		before, modBefore := restCalls(), fake.Calls(modifyCmd)
+		before, modBefore := restCalls(id), fake.CallsFor(modifyCmd, id)
 		fake.SetLatency(7 * time.Second) // the client's timeout is 6 s
 		setName("n2")
-		Eventually(restCalls).WithTimeout(60 * time.Second).Should(BeNumerically(">=", before+2))
+		Eventually(func() int { return restCalls(id) }).WithTimeout(60 * time.Second).Should(BeNumerically(">=", before+2))
 		time.Sleep(20 * time.Second) // an observation window, not a wait for convergence
-		during := restCalls() - before
+		during := restCalls(id) - before
 		fake.SetLatency(0)
 		synced("n2")
-		total, mods := restCalls()-before, fake.Calls(modifyCmd)-modBefore
+		total, mods := restCalls(id)-before, fake.CallsFor(modifyCmd, id)-modBefore
 		Expect(during).To(BeNumerically("<=", 12), "a timed-out call must not be retried in a tight loop")
 		report("IM REST timeouts | every REST answer delayed 7 s (client timeout 6 s) for ~25 s during a spec change | %d REST calls while slow (bound 12: each waits out its 6 s timeout, then backoff), %d in all (%d modify_group_base_info); Synced=True and the name in IM after the latency was removed", during, total, mods)
 	})
 
 	It("a 60007 storm: backs off (no hot loop), Synced when it ends", func() {
-		before := fake.Calls(modifyCmd)
+		before := fake.CallsFor(modifyCmd, id)
 		fake.InjectError(modifyCmd, timfake.CodeRESTOverLimit, -1)
 		setName("n3")
-		Eventually(func() int { return fake.Calls(modifyCmd) - before }).WithTimeout(30 * time.Second).Should(BeNumerically(">=", 2))
+		Eventually(func() int { return fake.CallsFor(modifyCmd, id) - before }).WithTimeout(30 * time.Second).Should(BeNumerically(">=", 2))
 		Eventually(func() string {
 			cg := getCG(ns, id)
 			for _, c := range cg.Status.Conditions {
@@ -85,24 +85,26 @@ var _ = Describe("IM REST faults", Ordered, func() {
 			}
 			return ""
 		}).WithTimeout(30 * time.Second).Should(Equal("False/" + imv1alpha1.ReasonRateLimited))
-		start := fake.Calls(modifyCmd)
+		start := fake.CallsFor(modifyCmd, id)
 		time.Sleep(20 * time.Second) // an observation window, not a wait for convergence
-		during := fake.Calls(modifyCmd) - start
+		during := fake.CallsFor(modifyCmd, id) - start
 		fake.ClearInjections()
 		synced("n3")
-		total := fake.Calls(modifyCmd) - before
+		total := fake.CallsFor(modifyCmd, id) - before
 		Expect(during).To(BeNumerically("<=", 40), "rate-limit answers must be backed off, not hammered")
 		report("IM 60007 storm | every modify_group_base_info answered 60007 until cleared | Synced=False/RateLimited shown; %d calls in a 20 s window (bound 40; a hot loop would be thousands), %d in all; Synced=True once the storm ended", during, total)
 	})
 })
 
-// restCalls is the number of REST calls the fake has received, every
-// command the operator uses together.
-func restCalls() int {
+// restCalls is the number of REST calls the fake has received naming group
+// id, every command the operator uses together. Counted per group: the
+// manager also serves the ChatGroups earlier specs left, and their reads
+// (the start, recounts, the resync) are not this spec's.
+func restCalls(id string) int {
 	n := 0
 	for _, c := range []string{"get_group_info", "get_group_attr", "create_group", modifyCmd,
 		"modify_group_attr", "delete_group_attr", "destroy_group", "clear_group_attr", "set_group_attr"} {
-		n += fake.Calls(c)
+		n += fake.CallsFor(c, id)
 	}
 	return n
 }
