@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imv1alpha1 "github.com/chatgroup-operator/chatgroup-operator/api/v1alpha1"
@@ -29,6 +30,32 @@ var _ = Describe("the manager is stopped with many groups pending", func() {
 			cg.Namespace, cg.Name = ns, cgName(id)
 			cg.Spec = imv1alpha1.ChatGroupSpec{GroupID: id, Type: "Public", Owner: "owner", ManagementPolicy: imv1alpha1.ManagementPolicyObserve}
 			Expect(k8s.Create(ctx, cg)).To(Succeed())
+		})
+		// Removed at the end: every later spec's manager serves every
+		// ChatGroup in the cluster, and 4,000 left here would keep it busy
+		// for minutes (it reads each and writes its status at the client's
+		// 20 requests a second), past what those specs wait. This spec's
+		// manager is gone by then, so the finalizers it added come off here.
+		DeferCleanup(func() {
+			Expect(k8s.DeleteAllOf(ctx, &imv1alpha1.ChatGroup{}, client.InNamespace(ns))).To(Succeed())
+			left := &imv1alpha1.ChatGroupList{}
+			Expect(k8s.List(ctx, left, client.InNamespace(ns))).To(Succeed())
+			var held []string
+			for _, cg := range left.Items {
+				if len(cg.Finalizers) > 0 {
+					held = append(held, cg.Name)
+				}
+			}
+			parallel(held, 8, func(name string) {
+				cg := &imv1alpha1.ChatGroup{}
+				cg.Namespace, cg.Name = ns, name
+				Expect(client.IgnoreNotFound(k8s.Patch(ctx, cg, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`))))).To(Succeed())
+			})
+			Eventually(func() ([]imv1alpha1.ChatGroup, error) {
+				l := &imv1alpha1.ChatGroupList{}
+				err := k8s.List(ctx, l, client.InNamespace(ns))
+				return l.Items, err
+			}).WithTimeout(60 * time.Second).Should(BeEmpty())
 		})
 
 		// One status write a second in steady state: nearly every update is

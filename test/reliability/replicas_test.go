@@ -133,11 +133,11 @@ var _ = Describe("two replicas with leader election behind one address", func() 
 			g.Expect(condition(getCG(ns, enforced), imv1alpha1.ConditionSynced)).To(BeEquivalentTo("True"))
 		}).WithTimeout(60 * time.Second).Should(Succeed())
 		const renames = 5
-		before := fake.Calls("modify_group_base_info")
+		before := fake.CallsFor("modify_group_base_info", enforced)
 		for i := 1; i <= renames; i++ {
 			rename(ns, enforced, fmt.Sprintf("v%d", i))
 		}
-		Expect(fake.Calls("modify_group_base_info")-before).To(Equal(renames),
+		Expect(fake.CallsFor("modify_group_base_info", enforced)-before).To(Equal(renames),
 			"exactly one modify_group_base_info per spec change: only the leader pushes")
 
 		// The users act at once, racing the leader's first read of the
@@ -185,9 +185,9 @@ var _ = Describe("two replicas with leader election behind one address", func() 
 		Eventually(func() bool { return isLeader(follower) }).WithTimeout(15*time.Second + 2*2*time.Second + 5*time.Second).
 			WithPolling(250 * time.Millisecond).Should(BeTrue())
 		takeover := time.Since(killed)
-		before = fake.Calls("modify_group_base_info")
+		before = fake.CallsFor("modify_group_base_info", enforced)
 		rename(ns, enforced, "after failover")
-		Expect(fake.Calls("modify_group_base_info") - before).To(Equal(1))
+		Expect(fake.CallsFor("modify_group_base_info", enforced) - before).To(Equal(1))
 		_, err = users.SendText(observed, "after failover")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(fake.WaitCallbacksDelivered(ctx)).To(Succeed())
