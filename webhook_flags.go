@@ -56,7 +56,7 @@ func (o *webhookFlags) bind(fs *flag.FlagSet) {
 	fs.IntVar(&w.DiscoveryMaxGroups, "discovery-max-groups", webhookserver.DefaultDiscoveryMaxGroups,
 		"Most ChatGroups discovery keeps in --discovery-namespace; past it undeclared groups are ignored (counted in chatgroup_webhook_discovery_refused_total).")
 	fs.Float64Var(&w.DiscoveryPerMinute, "discovery-per-minute", webhookserver.DefaultDiscoveryPerMinute,
-		"Most ChatGroups discovery creates per minute.")
+		"Most ChatGroups discovery creates per minute, for each app.")
 	fs.Float64Var(&w.WriteQPS, "status-write-qps", webhookserver.DefaultWriteQPS,
 		"Most ChatGroup status writes per second made by the callback receivers, all replicas together (each takes its share).")
 	fs.IntVar(&w.WriteBurst, "status-write-burst", webhookserver.DefaultWriteBurst,

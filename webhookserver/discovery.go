@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,9 +28,10 @@ func DiscoveryName(groupID string) string { return groupname.For(groupID) }
 // request is made while IM waits for the answer (it gives up after 2 s).
 //
 // Discovery is bounded: at most DiscoveryMaxGroups ChatGroups in the
-// namespace, and DiscoveryPerMinute new ones (a callback for a group whose
-// discovery is already pending takes no new token). Past either, the
-// callback is answered like one for an unclaimed group, and counted.
+// namespace, and DiscoveryPerMinute new ones per app (a callback for a
+// group whose discovery is already pending takes no new token). Past
+// either, the callback is answered like one for an unclaimed group, and
+// counted.
 func (h *handler) targets(app *apps.App, groupID string) (keys []types.NamespacedName, discover *Discover) {
 	keys = h.routes.lookup(app.Name, groupID)
 	if len(app.AllowedNamespaces) > 0 && len(keys) > 0 {
@@ -63,7 +65,7 @@ func (h *handler) targets(app *apps.App, groupID string) (keys []types.Namespace
 		discoveryRefused.WithLabelValues(app.Name, "max_groups").Inc()
 		return nil, nil
 	}
-	if !h.discoveries.Allow() {
+	if !h.discoveries.allow(app.Name) {
 		discoveryRefused.WithLabelValues(app.Name, "rate").Inc()
 		return nil, nil
 	}
@@ -72,6 +74,30 @@ func (h *handler) targets(app *apps.App, groupID string) (keys []types.Namespace
 	}
 	h.admitted[key] = admission{app: app.Name, groupID: groupID, at: h.now()}
 	return []types.NamespacedName{key}, d
+}
+
+// discoveryPace paces discoveries per app, DiscoveryPerMinute each with a
+// burst of a tenth of that: an app whose users open groups fast cannot use
+// up another app's discoveries. It keeps one limiter per app that had a
+// discovery, so as many as the apps served (and those deleted since,
+// a few bytes each).
+type discoveryPace struct {
+	perMinute float64
+	byApp     map[string]*rate.Limiter
+}
+
+func newDiscoveryPace(perMinute float64) *discoveryPace {
+	return &discoveryPace{perMinute: perMinute, byApp: map[string]*rate.Limiter{}}
+}
+
+// allow takes a discovery from app's pace (h.admittedMu held).
+func (p *discoveryPace) allow(app string) bool {
+	l, ok := p.byApp[app]
+	if !ok {
+		l = rate.NewLimiter(rate.Limit(p.perMinute/60), max(1, int(p.perMinute/6)))
+		p.byApp[app] = l
+	}
+	return l.Allow()
 }
 
 // admission is a discovery let in by targets whose ChatGroup the routing

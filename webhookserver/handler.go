@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/time/rate"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/chatgroup-operator/chatgroup-operator/internal/groupstatus"
@@ -47,12 +46,12 @@ type handler struct {
 	// inflight holds a token per request being read and decoded
 	// (Options.MaxInFlight): bodies in memory stay bounded under a flood.
 	inflight chan struct{}
-	// discoveries paces the ChatGroups discovery creates.
-	discoveries *rate.Limiter
+	// discoveries paces the ChatGroups discovery creates, per app, and
 	// admitted holds the discoveries not yet in the routing table
-	// (discovery.go); guarded by admittedMu.
-	admittedMu sync.Mutex
-	admitted   map[types.NamespacedName]admission
+	// (discovery.go); both guarded by admittedMu.
+	discoveries *discoveryPace
+	admittedMu  sync.Mutex
+	admitted    map[types.NamespacedName]admission
 
 	lastStamp atomic.Int64
 }

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -56,7 +55,7 @@ type Options struct {
 	// group of the default app that no ChatGroup claims (a ChatApp sets its
 	// own); it needs a Token (an unsigned request
 	// must not create objects). At most DiscoveryMaxGroups ChatGroups are
-	// kept there, created at most DiscoveryPerMinute a minute.
+	// kept there, created at most DiscoveryPerMinute a minute per app.
 	DiscoveryNamespace string
 	DiscoveryMaxGroups int
 	DiscoveryPerMinute float64
@@ -286,7 +285,7 @@ func New(mgr manager.Manager, opts Options) (*Server, error) {
 		opts.WriteQPS, opts.WriteBurst, opts.MaxPendingGroups, log.WithName("writer"))
 	h := &handler{opts: opts, routes: newRoutes(), writer: w, log: log, now: time.Now,
 		inflight:    make(chan struct{}, opts.MaxInFlight),
-		discoveries: rate.NewLimiter(rate.Limit(opts.DiscoveryPerMinute/60), max(1, int(opts.DiscoveryPerMinute/6))),
+		discoveries: newDiscoveryPace(opts.DiscoveryPerMinute),
 		alarms:      newAlarmSink(mgr.GetEventRecorder("chatgroup-webhook"), opts.AlarmRegarding, log.WithName("alarms")),
 		appSeen:     newAppCallbacks(mgr.GetClient())}
 	certs, err := newCertWatcher(opts.CertDir)
