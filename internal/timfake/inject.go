@@ -24,6 +24,11 @@ type injected struct {
 
 type groupCall struct{ command, groupID string }
 
+// maxGroupCalls bounds groupCalls: a client naming ever new group IDs
+// (imsim serves whoever reaches it) cannot grow the fake's memory. Past it,
+// only pairs already counted go on counting.
+const maxGroupCalls = 1 << 16
+
 func (in *injector) init() {
 	in.calls = make(map[string]int)
 	in.groupCalls = make(map[groupCall]int)
@@ -34,7 +39,10 @@ func (in *injector) count(command string, groups []string) {
 	in.mu.Lock()
 	in.calls[command]++
 	for _, g := range groups {
-		in.groupCalls[groupCall{command, g}]++
+		k := groupCall{command, g}
+		if _, ok := in.groupCalls[k]; ok || len(in.groupCalls) < maxGroupCalls {
+			in.groupCalls[k]++
+		}
 	}
 	in.mu.Unlock()
 }
@@ -124,7 +132,8 @@ func (s *Server) Calls(command string) int {
 
 // CallsFor returns how many requests reached command naming groupID (as
 // GroupId, or in get_group_info's GroupIdList), counting refused and failed
-// ones: what one group cost on a fake other groups share.
+// ones: what one group cost on a fake other groups share. It counts up to
+// 65,536 pairs of command and group; past that, only those already counted.
 func (s *Server) CallsFor(command, groupID string) int {
 	s.inj.mu.Lock()
 	defer s.inj.mu.Unlock()
