@@ -51,6 +51,18 @@ const (
 	maxRecounts  = 6 // 2 s to 64 s: about two minutes in all
 )
 
+// afterRead records whether a read's member count landed: one that did
+// not schedules a recount (recountLater: its wait, 0 when the recounts are
+// spent), one that did ends them. The controller's passes and the resync
+// both call it.
+func (h *holds) afterRead(key holdKey, uid types.UID, countSkipped bool, now time.Time) time.Duration {
+	if countSkipped {
+		return h.recountLater(key, uid, now)
+	}
+	h.recounted(key, uid)
+	return 0
+}
+
 // recountLater schedules the next recount of key and returns its wait, or
 // 0 when the recounts are spent.
 func (h *holds) recountLater(key holdKey, uid types.UID, now time.Time) time.Duration {

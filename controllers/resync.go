@@ -240,14 +240,9 @@ func (s *Resyncer) refreshGroup(ctx context.Context, im IM, at time.Time, g tim.
 			}
 			continue
 		}
-		// A count that did not land is read again by the controller soon
-		// (holds.recountLater), not only at the next resync.
-		recount := false
-		if key := client.ObjectKeyFromObject(written); countSkipped {
-			recount = s.r.holds.recountLater(key, written.UID, at) > 0
-		} else if obs.Exists {
-			s.r.holds.recounted(key, written.UID)
-		}
+		// A count that did not land is read again by the controller soon,
+		// not only at the next resync.
+		recount := s.r.holds.afterRead(client.ObjectKeyFromObject(written), written.UID, countSkipped, at) > 0
 		if wrote {
 			stats.Written++
 			if destroyed {

@@ -225,17 +225,12 @@ func wasBlocked(cg *imv1alpha1.ChatGroup) bool {
 }
 
 // scheduleRecount keeps the recount of a ChatGroup's members going and
-// returns when the next pass must run for it (0: no recount pending). A
-// pass that read and whose count did not land schedules a read again
-// (backing off); one whose count landed ends the recounts; a pass that did
-// not read keeps a pending recount's time.
+// returns when the next pass must run for it (0: no recount pending): a
+// pass that read records whether its count landed (holds.afterRead); one
+// that did not read keeps a pending recount's time.
 func (r *Reconciler) scheduleRecount(key holdKey, uid types.UID, m memo, read, skipped bool, now time.Time) time.Duration {
-	switch {
-	case read && skipped:
-		return r.holds.recountLater(key, uid, now)
-	case read:
-		r.holds.recounted(key, uid)
-		return 0
+	if read {
+		return r.holds.afterRead(key, uid, skipped, now)
 	}
 	return m.recountWait(now)
 }
